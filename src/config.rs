@@ -1,0 +1,187 @@
+//! Settings from flags, environment variables and a `.env` file (in that
+//! order of precedence), validated once at start-up.
+
+use clap::Parser;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The names and defaults are the operator's contract of `PROTOCOL.md`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "causerie",
+    version,
+    about = "Causerie: a self-hostable real-time chat server"
+)]
+pub struct Config {
+    /// Listen address.
+    #[arg(long, env = "CAUSERIE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// History store: `sqlite://PATH` or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://causerie.db")]
+    pub database_url: String,
+
+    /// Redis for fan-out between nodes; unset means a single node.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Extra allowed WebSocket origins, comma-separated.
+    #[arg(
+        long,
+        env = "CAUSERIE_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub origins: Vec<String>,
+
+    /// Whether guests (a name, no account) may chat.
+    #[arg(long, env = "CAUSERIE_GUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub guests: bool,
+
+    /// Bot tokens set by the operator: `name:token,...`.
+    #[arg(
+        long,
+        env = "CAUSERIE_BOT_TOKENS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub bot_tokens: Vec<String>,
+
+    /// A text frame over this many bytes is refused with `too_large`.
+    #[arg(long, env = "CAUSERIE_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// A frame over this many bytes closes the connection (code 1009).
+    #[arg(long, env = "CAUSERIE_HARD_FRAME_BYTES", default_value_t = 1024 * 1024)]
+    pub hard_frame_bytes: usize,
+
+    /// Messages a user may send per second, sustained.
+    #[arg(long, env = "CAUSERIE_RATE_PER_SEC", default_value_t = 10)]
+    pub rate_per_sec: u32,
+
+    /// Messages a user may send in a burst.
+    #[arg(long, env = "CAUSERIE_RATE_BURST", default_value_t = 20)]
+    pub rate_burst: u32,
+
+    /// Messages one address may send per second, sustained (all its users).
+    #[arg(long, env = "CAUSERIE_IP_RATE_PER_SEC", default_value_t = 50)]
+    pub ip_rate_per_sec: u32,
+
+    /// Messages one address may send in a burst.
+    #[arg(long, env = "CAUSERIE_IP_RATE_BURST", default_value_t = 100)]
+    pub ip_rate_burst: u32,
+
+    /// WebSocket connection attempts one address may make per minute.
+    #[arg(long, env = "CAUSERIE_CONNECTS_PER_MIN", default_value_t = 600)]
+    pub connects_per_min: u32,
+
+    /// Open WebSocket connections one address may hold.
+    #[arg(long, env = "CAUSERIE_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub connections_per_ip: usize,
+
+    /// Mark cookies `Secure` (set when the server is reached over HTTPS).
+    #[arg(long, env = "CAUSERIE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+
+    /// A connection silent (no frame, no pong) this long is closed.
+    #[arg(long, env = "CAUSERIE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Frames a connection may have queued before it counts as too slow and is cut.
+    #[arg(long, env = "CAUSERIE_SEND_QUEUE", default_value_t = 512)]
+    pub send_queue: usize,
+}
+
+/// A configuration that does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("CAUSERIE_BOT_TOKENS: expected name:token, got {0:?}")]
+    BotToken(String),
+    #[error("CAUSERIE_BOT_TOKENS: invalid bot name {0:?}")]
+    BotName(String),
+    #[error("CAUSERIE_ORIGINS: {0:?} is not an origin like https://chat.example.org")]
+    Origin(String),
+    #[error("limits must be positive and the hard frame limit at least the soft one")]
+    Limits,
+}
+
+impl Config {
+    /// Reads `.env` (if present), then the environment and the command line.
+    pub fn load() -> Result<Self, ConfigError> {
+        // A missing .env is normal; the values already in the environment win.
+        let _ = dotenvy::dotenv();
+        let c = Config::parse();
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bots()?;
+        for o in self.extra_origins() {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(ConfigError::Origin(o.to_string()));
+            }
+        }
+        if self.max_frame_bytes == 0
+            || self.hard_frame_bytes < self.max_frame_bytes
+            || self.rate_per_sec == 0
+            || self.rate_burst == 0
+            || self.ip_rate_per_sec == 0
+            || self.ip_rate_burst == 0
+            || self.connects_per_min == 0
+            || self.connections_per_ip == 0
+            || self.send_queue == 0
+            || self.idle_timeout_secs == 0
+        {
+            return Err(ConfigError::Limits);
+        }
+        Ok(())
+    }
+
+    /// Operator bot tokens, token → bot name.
+    pub fn bots(&self) -> Result<HashMap<String, String>, ConfigError> {
+        let mut out = HashMap::new();
+        for entry in self
+            .bot_tokens
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            let (name, token) = entry
+                .split_once(':')
+                .ok_or_else(|| ConfigError::BotToken(entry.to_string()))?;
+            if token.is_empty() {
+                return Err(ConfigError::BotToken(entry.to_string()));
+            }
+            crate::protocol::validate_name(name).map_err(|_| ConfigError::BotName(name.into()))?;
+            out.insert(token.to_string(), name.to_string());
+        }
+        Ok(out)
+    }
+
+    /// The configured extra origins, without blanks.
+    pub fn extra_origins(&self) -> impl Iterator<Item = &str> {
+        self.origins
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The rate limits' settings.
+    pub fn limits(&self) -> crate::limits::LimitSettings {
+        crate::limits::LimitSettings {
+            user_per_sec: self.rate_per_sec,
+            user_burst: self.rate_burst,
+            ip_per_sec: self.ip_rate_per_sec,
+            ip_burst: self.ip_rate_burst,
+            connects_per_min: self.connects_per_min,
+            connections_per_ip: self.connections_per_ip,
+        }
+    }
+
+    /// The idle timeout as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+}

@@ -1,0 +1,46 @@
+//! Causerie: a self-hostable real-time chat.
+//!
+//! The same crate builds the server (feature `ssr`) and the WebAssembly that
+//! hydrates the page in the browser (feature `hydrate`). See
+//! `docs/ARCHITECTURE.md` for one message's way through the modules.
+
+#![recursion_limit = "256"]
+
+pub mod account;
+pub mod app;
+pub mod protocol;
+pub mod ui;
+
+#[cfg(feature = "hydrate")]
+pub mod client;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod backplane;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod hub;
+#[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod metrics;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod state;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod ws;
+
+/// The browser's entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

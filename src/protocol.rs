@@ -1,0 +1,397 @@
+//! The wire types of `PROTOCOL.md`, shared by the server and the browser.
+//!
+//! Nothing else in the project defines JSON shapes: the server encodes
+//! [`ServerFrame`]s and decodes [`ClientFrame`]s, the hydrated page does the
+//! reverse, and the HTTP API reuses [`Message`] and [`ApiError`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most messages a `joined` or `history` answer carries.
+pub const HISTORY_PAGE: usize = 50;
+/// Longest message body, in characters, after trimming.
+pub const MAX_BODY_CHARS: usize = 4000;
+/// Longest nonce a client may choose, in bytes.
+pub const MAX_NONCE_LEN: usize = 64;
+/// Longest user name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest public room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// A frame sent by a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Opens the session: as a guest (`name`), with an API token, or with the
+    /// session cookie of the upgrade request (neither).
+    Hello {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// Last message id seen, per room.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        resume: BTreeMap<String, i64>,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Send {
+        room: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
+    History {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    Typing {
+        room: String,
+    },
+}
+
+/// A stored chat message, as `message` frames, history and the HTTP API carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub room: String,
+    /// Unique within the room, strictly increasing in acceptance order.
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    /// RFC 3339 UTC with milliseconds, e.g. `2026-11-21T10:15:30.123Z`.
+    pub ts: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// Who a session speaks as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub guest: bool,
+    /// Set for bots (operator tokens); omitted otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
+}
+
+/// Whether a presence update says a user came or went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Joined,
+    Left,
+}
+
+/// A frame sent by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        user: UserInfo,
+        rooms: Vec<String>,
+    },
+    Joined {
+        room: String,
+        online: Vec<String>,
+        history: Vec<Message>,
+        more: bool,
+    },
+    /// Either one user's change (`user` + `state`) or, in busy rooms, a
+    /// coalesced batch (`joined` + `left`).
+    Presence {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<PresenceState>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        joined: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        left: Option<Vec<String>>,
+        online: usize,
+    },
+    Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+        room: String,
+        id: i64,
+        ts: String,
+    },
+    Message(Message),
+    History {
+        room: String,
+        messages: Vec<Message>,
+        more: bool,
+    },
+    Typing {
+        room: String,
+        user: String,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, nonce: Option<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            nonce,
+        }
+    }
+}
+
+/// The error codes of `PROTOCOL.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    TooLarge,
+    RateLimited,
+    NotJoined,
+    Forbidden,
+    Unauthorized,
+    BadName,
+    Unavailable,
+    /// HTTP only: no such room or resource.
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::BadName | ErrorCode::NotJoined => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+}
+
+/// The HTTP API's error body: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: ApiErrorBody,
+}
+
+/// The inside of [`ApiError`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// One row of `GET /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub online: usize,
+}
+
+/// The answer of `GET /api/rooms/{room}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub room: String,
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// Why a name, room or body was refused; the text is meant for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("a name is 1 to 32 characters of letters, digits, '_', '-' and '.'")]
+    Name,
+    #[error(
+        "a room name is 1 to 64 characters of lower-case letters, digits, '-' and '_' (or dm:<a>:<b>)"
+    )]
+    Room,
+    #[error("a message cannot be empty")]
+    EmptyBody,
+    #[error("a message is at most 4000 characters")]
+    LongBody,
+    #[error("a nonce is at most 64 bytes")]
+    Nonce,
+}
+
+/// Checks a user name: 1 to 32 letters, digits, `_`, `-` and `.`.
+pub fn validate_name(name: &str) -> Result<(), Invalid> {
+    let n = name.chars().count();
+    let ok = (1..=MAX_NAME_CHARS).contains(&n)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok { Ok(()) } else { Err(Invalid::Name) }
+}
+
+/// What kind of room a valid room name denotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomKind<'a> {
+    Public,
+    /// A direct-message room and its two members (sorted).
+    Direct(&'a str, &'a str),
+}
+
+/// Checks a room name and says what kind of room it is.
+pub fn parse_room(room: &str) -> Result<RoomKind<'_>, Invalid> {
+    if let Some(rest) = room.strip_prefix("dm:") {
+        let (a, b) = rest.split_once(':').ok_or(Invalid::Room)?;
+        validate_name(a).map_err(|_| Invalid::Room)?;
+        validate_name(b).map_err(|_| Invalid::Room)?;
+        // Sorted and distinct, so each pair has exactly one room.
+        if a < b {
+            return Ok(RoomKind::Direct(a, b));
+        }
+        return Err(Invalid::Room);
+    }
+    let n = room.len();
+    let ok = (1..=MAX_ROOM_CHARS).contains(&n)
+        && room
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
+    if ok {
+        Ok(RoomKind::Public)
+    } else {
+        Err(Invalid::Room)
+    }
+}
+
+/// The direct-message room of two users (`dm:<a>:<b>`, names sorted).
+pub fn dm_room(a: &str, b: &str) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("dm:{x}:{y}")
+}
+
+/// Trims a body and checks its length; returns the text to store.
+pub fn clean_body(body: &str) -> Result<&str, Invalid> {
+    let t = body.trim();
+    match t.chars().count() {
+        0 => Err(Invalid::EmptyBody),
+        n if n > MAX_BODY_CHARS => Err(Invalid::LongBody),
+        _ => Ok(t),
+    }
+}
+
+/// Checks a client nonce.
+pub fn validate_nonce(nonce: Option<&str>) -> Result<(), Invalid> {
+    match nonce {
+        Some(n) if n.is_empty() || n.len() > MAX_NONCE_LEN => Err(Invalid::Nonce),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_match_the_protocol_examples() {
+        let cases = [
+            r#"{"type":"hello","name":"alice"}"#,
+            r#"{"type":"hello","token":"t"}"#,
+            r#"{"type":"hello"}"#,
+            r#"{"type":"hello","name":"alice","resume":{"general":1041}}"#,
+            r#"{"type":"join","room":"general"}"#,
+            r#"{"type":"send","room":"general","body":"hello","nonce":"c-7f3a"}"#,
+            r#"{"type":"history","room":"general","before":1000,"limit":50}"#,
+            r#"{"type":"typing","room":"general"}"#,
+        ];
+        for c in cases {
+            let f: ClientFrame = serde_json::from_str(c).expect(c);
+            let back = serde_json::to_string(&f).unwrap();
+            assert_eq!(back, c);
+        }
+        let ack = ServerFrame::Ack {
+            nonce: Some("c-7f3a".into()),
+            room: "general".into(),
+            id: 1042,
+            ts: "2026-11-21T10:15:30.123Z".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&ack).unwrap(),
+            r#"{"type":"ack","nonce":"c-7f3a","room":"general","id":1042,"ts":"2026-11-21T10:15:30.123Z"}"#
+        );
+        let msg = ServerFrame::Message(Message {
+            room: "general".into(),
+            id: 1042,
+            author: "alice".into(),
+            body: "hello".into(),
+            ts: "2026-11-21T10:15:30.123Z".into(),
+            nonce: Some("c-7f3a".into()),
+        });
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"type":"message","room":"general","id":1042,"author":"alice","body":"hello","ts":"2026-11-21T10:15:30.123Z","nonce":"c-7f3a"}"#
+        );
+        let p = ServerFrame::Presence {
+            room: "general".into(),
+            user: Some("alice".into()),
+            state: Some(PresenceState::Joined),
+            joined: None,
+            left: None,
+            online: 12,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"type":"presence","room":"general","user":"alice","state":"joined","online":12}"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let f: ClientFrame =
+            serde_json::from_str(r#"{"type":"join","room":"general","x":1}"#).unwrap();
+        assert_eq!(
+            f,
+            ClientFrame::Join {
+                room: "general".into()
+            }
+        );
+    }
+
+    #[test]
+    fn names_and_rooms() {
+        for ok in ["alice", "a", "Bob_2", "x.y-z", "élodie"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "<script>", &"x".repeat(33), "a:b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_room("general"), Ok(RoomKind::Public));
+        assert_eq!(
+            parse_room("dm:alice:bob"),
+            Ok(RoomKind::Direct("alice", "bob"))
+        );
+        for bad in [
+            "",
+            "General",
+            "a b",
+            "dm:bob:alice",
+            "dm:a:a",
+            "dm:a",
+            &"x".repeat(65),
+        ] {
+            assert!(parse_room(bad).is_err(), "{bad}");
+        }
+        assert_eq!(dm_room("bob", "alice"), "dm:alice:bob");
+        assert_eq!(clean_body("  hi \n"), Ok("hi"));
+        assert!(clean_body("   ").is_err());
+        assert!(clean_body(&"é".repeat(4000)).is_ok());
+        assert!(clean_body(&"é".repeat(4001)).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! The one state handed to every handler.
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared by the HTTP handlers, the WebSocket connections and the pages.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub hub: Arc<Hub>,
+    pub auth: Arc<Auth>,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
+    pub leptos: LeptosOptions,
+    /// Cancelled on SIGTERM / Ctrl-C.
+    pub shutdown: CancellationToken,
+    /// Live WebSocket connections, awaited at shutdown.
+    pub tracker: TaskTracker,
+}
+
+impl AppState {
+    /// Whether a WebSocket may be opened from a page of `origin`: one
+    /// listed in `CAUSERIE_ORIGINS`, or the server's own, meaning the `Host`
+    /// it was reached at when that host is an IP address or `localhost`. A
+    /// domain name must be listed: otherwise a rebound DNS name pointing at
+    /// this server would pass for it.
+    pub fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        if self
+            .config
+            .extra_origins()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        let Some(origin_host) = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+        else {
+            return false;
+        };
+        if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+            return false;
+        }
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(s: &AppState) -> Self {
+        s.leptos.clone()
+    }
+}
