@@ -1,0 +1,205 @@
+//! History: messages and rooms, behind the [`Store`] trait.
+//!
+//! The store assigns each message its per-room id and answers only after the
+//! message is committed. It knows nothing of sockets or fan-out.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::protocol::Message;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::oneshot;
+
+/// A message to store; the store picks its id and time.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room: String,
+    pub author: String,
+    pub body: String,
+    pub nonce: Option<String>,
+}
+
+/// The stored message, and whether an earlier `send` with the same
+/// (author, nonce) had already stored it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub message: Message,
+    pub duplicate: bool,
+}
+
+/// A page of messages, oldest first, and whether older ones exist.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// A registered account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+}
+
+/// An API token as its owner sees it in the list (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub label: String,
+    pub created_ms: i64,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the message store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the message store is shutting down")]
+    Closed,
+    #[error("unsupported DATABASE_URL {0:?}: expected sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// The answer to a submitted append, once its batch is committed.
+pub type PendingAppend = oneshot::Receiver<Result<Appended, StoreError>>;
+
+/// Durable history. Implementations batch concurrent appends themselves.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Queues a message for storing and returns at once with a receiver for
+    /// the outcome: the stored message (or the one stored earlier under the
+    /// same author and nonce), after commit. Messages submitted one after
+    /// another are stored in that order.
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError>;
+
+    /// Stores a message and waits for the commit.
+    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
+        self.submit(msg)
+            .await?
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// The newest `limit` messages with an id below `before` (all, when
+    /// `None`), oldest first.
+    async fn page_before(
+        &self,
+        room: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    /// Messages with `after < id <= upto`, oldest first, at most `limit`.
+    async fn range(
+        &self,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The highest id stored in a room (0 for none).
+    async fn last_id(&self, room: &str) -> Result<i64, StoreError>;
+
+    /// Records a room (idempotent).
+    async fn create_room(&self, room: &str) -> Result<(), StoreError>;
+
+    /// Whether a room exists.
+    async fn room_exists(&self, room: &str) -> Result<bool, StoreError>;
+
+    /// Public rooms, most recently active first.
+    async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Direct-message rooms one user belongs to.
+    async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Registers an account; `false` when the name (in any case) is taken.
+    async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError>;
+
+    /// The account of a name, in any case.
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError>;
+
+    /// Records a new API token (by its hash) for an account.
+    async fn create_token(
+        &self,
+        owner: &str,
+        label: &str,
+        token_hash: &str,
+    ) -> Result<TokenInfo, StoreError>;
+
+    /// An account's tokens that are not revoked, newest first.
+    async fn tokens(&self, owner: &str) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Revokes one of an account's tokens; `false` if it has no such token.
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<bool, StoreError>;
+
+    /// The account a live token belongs to.
+    async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+
+    /// Gives a guest name to a holder (a browser), unless another holder
+    /// used it within `keep_ms`; `false` when it is taken.
+    async fn claim_guest_name(
+        &self,
+        name: &str,
+        holder: &str,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Finishes pending writes before the process exits.
+    async fn close(&self);
+}
+
+/// Where the session store keeps sessions: the same database as history.
+pub enum SessionPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Opens the store named by `DATABASE_URL`, and the pool for sessions.
+pub async fn open(url: &str) -> Result<(Arc<dyn Store>, SessionPool), StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let store = SqliteStore::open(path).await?;
+        let sessions = SessionPool::Sqlite(store.admin_pool());
+        return Ok((Arc::new(store), sessions));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::open(url).await?;
+        let sessions = SessionPool::Postgres(store.pool());
+        return Ok((Arc::new(store), sessions));
+    }
+    Err(StoreError::BadUrl(url.to_string()))
+}
+
+/// Milliseconds since the Unix epoch, the stored form of a timestamp.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The wire form of a stored timestamp: RFC 3339, UTC, milliseconds.
+pub fn format_ts(ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}

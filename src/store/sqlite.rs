@@ -1,0 +1,493 @@
+//! SQLite history: one file in WAL mode, read through a small pool and
+//! written by a single task that commits the appends of concurrent senders in
+//! one transaction per batch.
+
+use super::{Appended, NewMessage, Page, PendingAppend, Store, StoreError, format_ts, now_ms};
+use crate::protocol::Message;
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most appends committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// How long a write waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Write {
+    Append(NewMessage, Reply<Appended>),
+    CreateRoom(String, Reply<()>),
+    /// Everything queued before it is written first.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    read: SqlitePool,
+    writes: mpsc::Sender<Write>,
+    /// Rare writes (accounts, tokens, sessions) beside the message writer;
+    /// SQLite's busy timeout orders the two.
+    admin: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database file at `path`.
+    pub async fn open(path: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged message survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let mut writer = SqliteConnection::connect_with(&opts).await?;
+        sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
+        let admin = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_writer(writer, rx));
+        Ok(SqliteStore {
+            read,
+            writes: tx,
+            admin,
+        })
+    }
+
+    /// The pool for rare writes, shared with the session store.
+    pub fn admin_pool(&self) -> SqlitePool {
+        self.admin.clone()
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn row_to_message(r: &SqliteRow) -> Message {
+    Message {
+        room: r.get("room"),
+        id: r.get("id"),
+        author: r.get("author"),
+        body: r.get("body"),
+        ts: format_ts(r.get("ts_ms")),
+        nonce: r.get("nonce"),
+    }
+}
+
+/// What one queued write came to, before the commit decides its fate.
+enum Outcome {
+    Appended(Appended),
+    Done,
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
+    // The writer is the only one to hand out ids, so it may remember them;
+    // forgotten after a failed transaction.
+    let mut last_ids: HashMap<String, i64> = HashMap::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = write_batch(&mut conn, &mut last_ids, &batch).await;
+        if result.is_err() {
+            last_ids.clear();
+        }
+        let mut outcomes = match result {
+            Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!(error = %e, writes = batch.len(), "sqlite batch failed");
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(msg.clone())))
+                    .collect()
+            }
+        }
+        .into_iter();
+        for w in batch.drain(..) {
+            let outcome = outcomes.next().unwrap_or(Err(StoreError::Closed));
+            match w {
+                Write::Append(_, reply) => {
+                    let _ = reply.send(outcome.and_then(|o| match o {
+                        Outcome::Appended(a) => Ok(a),
+                        Outcome::Done => Err(StoreError::Closed),
+                    }));
+                }
+                Write::CreateRoom(_, reply) => {
+                    let _ = reply.send(outcome.map(|_| ()));
+                }
+                Write::Shutdown(done) => {
+                    let _ = conn.close().await;
+                    let _ = done.send(());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    last_ids: &mut HashMap<String, i64>,
+    batch: &[Write],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // IMMEDIATE: take the write lock at the start, so a lock held by another
+    // process is waited out (busy timeout) rather than failing mid-way.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(batch.len());
+    let mut touched: Vec<String> = Vec::new();
+    // Earlier sends with the same (author, nonce): one query for the batch.
+    let mut seen: HashMap<(String, String), Message> = HashMap::new();
+    let keyed: Vec<(&str, &str)> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Append(m, _) => m.nonce.as_deref().map(|n| (m.author.as_str(), n)),
+            _ => None,
+        })
+        .collect();
+    for chunk in keyed.chunks(400) {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT room, id, author, body, ts_ms, nonce FROM messages WHERE (author, nonce) IN ",
+        );
+        q.push_tuples(chunk, |mut b, (author, nonce)| {
+            b.push_bind(*author).push_bind(*nonce);
+        });
+        for r in q.build().fetch_all(&mut *tx).await? {
+            let m = row_to_message(&r);
+            if let Some(n) = m.nonce.clone() {
+                seen.insert((m.author.clone(), n), m);
+            }
+        }
+    }
+    let mut new_rows: Vec<Message> = Vec::new();
+    for w in batch {
+        match w {
+            Write::Append(m, _) => {
+                if let Some(nonce) = m.nonce.as_deref()
+                    && let Some(prev) = seen.get(&(m.author.clone(), nonce.to_string()))
+                {
+                    out.push(Outcome::Appended(Appended {
+                        message: prev.clone(),
+                        duplicate: true,
+                    }));
+                    continue;
+                }
+                let last = match last_ids.get(&m.room) {
+                    Some(id) => *id,
+                    None => {
+                        sqlx::query(
+                            "INSERT OR IGNORE INTO rooms (name, last_id, created_ms, active_ms) \
+                             VALUES (?, 0, ?, ?)",
+                        )
+                        .bind(&m.room)
+                        .bind(now)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query_scalar::<_, i64>("SELECT last_id FROM rooms WHERE name = ?")
+                            .bind(&m.room)
+                            .fetch_one(&mut *tx)
+                            .await?
+                    }
+                };
+                let id = last + 1;
+                last_ids.insert(m.room.clone(), id);
+                if !touched.contains(&m.room) {
+                    touched.push(m.room.clone());
+                }
+                let message = Message {
+                    room: m.room.clone(),
+                    id,
+                    author: m.author.clone(),
+                    body: m.body.clone(),
+                    ts: format_ts(now),
+                    nonce: m.nonce.clone(),
+                };
+                if let Some(nonce) = m.nonce.clone() {
+                    // A retry later in this same batch finds this one.
+                    seen.insert((m.author.clone(), nonce), message.clone());
+                }
+                new_rows.push(message.clone());
+                out.push(Outcome::Appended(Appended {
+                    message,
+                    duplicate: false,
+                }));
+            }
+            Write::CreateRoom(room, _) => {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO rooms (name, last_id, created_ms, active_ms) \
+                     VALUES (?, 0, ?, ?)",
+                )
+                .bind(room)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                out.push(Outcome::Done);
+            }
+            Write::Shutdown(_) => out.push(Outcome::Done),
+        }
+    }
+    // One multi-row INSERT per chunk instead of a statement per message.
+    for chunk in new_rows.chunks(500) {
+        let mut q =
+            sqlx::QueryBuilder::new("INSERT INTO messages (room, id, author, body, ts_ms, nonce) ");
+        q.push_values(chunk, |mut b, m| {
+            b.push_bind(&m.room)
+                .push_bind(m.id)
+                .push_bind(&m.author)
+                .push_bind(&m.body)
+                .push_bind(now)
+                .push_bind(&m.nonce);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    for room in &touched {
+        sqlx::query("UPDATE rooms SET last_id = ?, active_ms = ? WHERE name = ?")
+            .bind(last_ids.get(room).copied().unwrap_or(0))
+            .bind(now)
+            .bind(room)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(Write::Append(msg, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    async fn page_before(
+        &self,
+        room: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room, id, author, body, ts_ms, nonce FROM messages \
+             WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(room)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let more = rows.len() > limit;
+        let mut messages: Vec<Message> = rows.iter().take(limit).map(row_to_message).collect();
+        messages.reverse();
+        Ok(Page { messages, more })
+    }
+
+    async fn range(
+        &self,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room, id, author, body, ts_ms, nonce FROM messages \
+             WHERE room = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+        )
+        .bind(room)
+        .bind(after)
+        .bind(upto)
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(row_to_message).collect())
+    }
+
+    async fn last_id(&self, room: &str) -> Result<i64, StoreError> {
+        let id = sqlx::query_scalar::<_, i64>("SELECT last_id FROM rooms WHERE name = ?")
+            .bind(room)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    async fn create_room(&self, room: &str) -> Result<(), StoreError> {
+        let room = room.to_string();
+        self.write(|reply| Write::CreateRoom(room, reply)).await
+    }
+
+    async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rooms WHERE name = ?")
+            .bind(room)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' ORDER BY active_ms DESC, name LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        // Names hold no ':', so a prefix "dm:<user>:" or a suffix ":<user>" is exact.
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT name FROM rooms WHERE name LIKE 'dm:%' AND \
+             (substr(name, 1, length(?1) + 4) = 'dm:' || ?1 || ':' \
+              OR substr(name, -length(?1) - 1) = ':' || ?1) \
+             ORDER BY active_ms DESC LIMIT ?2",
+        )
+        .bind(user)
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO accounts (name, name_key, password_hash, created_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&self.admin)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<super::Account>, StoreError> {
+        let row = sqlx::query("SELECT name, password_hash FROM accounts WHERE name_key = ?")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| super::Account {
+            name: r.get("name"),
+            password_hash: r.get("password_hash"),
+        }))
+    }
+
+    async fn create_token(
+        &self,
+        owner: &str,
+        label: &str,
+        token_hash: &str,
+    ) -> Result<super::TokenInfo, StoreError> {
+        let now = now_ms();
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO api_tokens (owner, label, token_hash, created_ms) VALUES (?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(label)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(&self.admin)
+        .await?;
+        Ok(super::TokenInfo {
+            id,
+            label: label.to_string(),
+            created_ms: now,
+        })
+    }
+
+    async fn tokens(&self, owner: &str) -> Result<Vec<super::TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, label, created_ms FROM api_tokens \
+             WHERE owner = ? AND revoked_ms IS NULL ORDER BY id DESC",
+        )
+        .bind(owner)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| super::TokenInfo {
+                id: r.get("id"),
+                label: r.get("label"),
+                created_ms: r.get("created_ms"),
+            })
+            .collect())
+    }
+
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_ms = ? WHERE owner = ? AND id = ? AND revoked_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(owner)
+        .bind(id)
+        .execute(&self.admin)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT owner FROM api_tokens WHERE token_hash = ? AND revoked_ms IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    async fn claim_guest_name(
+        &self,
+        name: &str,
+        holder: &str,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO guest_names (name_key, holder, last_seen_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name_key) DO UPDATE SET holder = ?2, last_seen_ms = ?3 \
+             WHERE guest_names.holder = ?2 OR guest_names.last_seen_ms < ?4",
+        )
+        .bind(name.to_lowercase())
+        .bind(holder)
+        .bind(now)
+        .bind(now - keep_ms)
+        .execute(&self.admin)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writes.send(Write::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.read.close().await;
+    }
+}
