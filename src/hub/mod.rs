@@ -1,0 +1,667 @@
+//! Rooms, membership, presence, typing, per-room ordering and fan-out.
+//!
+//! The hub holds no SQL and no socket: it talks to a [`Store`] for history
+//! and a [`Backplane`] for other nodes, and hands connections pre-encoded
+//! frames through their [`Outbox`].
+//!
+//! With several nodes, each hub also keeps who is online on the others
+//! (from their presence events and periodic snapshots), so that online
+//! lists, counts and presence frames speak of the whole cluster, and reads
+//! a room from the store whenever an event from another node may have been
+//! lost: pub/sub is never the guarantee, the store is.
+
+pub mod outbox;
+mod room;
+
+pub use outbox::{ConnId, Cut, Frame, Outbox, encode};
+
+use crate::backplane::{Backplane, PresenceMap, Remote};
+use crate::metrics::Metrics;
+use crate::protocol::{
+    self, ErrorCode, HISTORY_PAGE, Message, PresenceState, RoomKind, ServerFrame,
+};
+use crate::store::{Appended, NewMessage, Page, Store, StoreError};
+use room::RoomState;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A resuming client gets at most this many missed messages; further behind,
+/// it gets the newest page with `more: true` and must scroll back.
+pub const MAX_RESUME: usize = 10_000;
+/// How long the sequencer waits for a missing id before reading it from the store.
+const GAP_WAIT: Duration = Duration::from_millis(150);
+/// How often presence batches are flushed and gaps looked at.
+const TICK: Duration = Duration::from_millis(100);
+/// Coalesced presence goes out at most once per this many ticks.
+const PRESENCE_TICKS: u32 = 10;
+/// With other nodes, every active room is compared with the store this
+/// often (in ticks), in case an event was lost without any sign.
+const CATCH_UP_TICKS: u32 = 150;
+
+/// What stands behind a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// A guest whose browser keeps the name (the guest cookie).
+    Guest,
+    /// A guest without a cookie: the name is theirs only while connected.
+    PassingGuest,
+    /// A registered account.
+    Account,
+    /// An operator's bot token.
+    Bot,
+}
+
+/// Who is acting: the author of a message, the member of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub identity: Identity,
+}
+
+impl Actor {
+    /// Whether the actor is a guest of either kind.
+    pub fn is_guest(&self) -> bool {
+        matches!(self.identity, Identity::Guest | Identity::PassingGuest)
+    }
+
+    /// Whether the name will still be this actor's tomorrow, which DMs need.
+    pub fn can_dm(&self) -> bool {
+        self.identity != Identity::PassingGuest
+    }
+}
+
+/// Why the hub refused a request; each maps to a protocol error code.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}")]
+    Invalid(#[from] protocol::Invalid),
+    #[error("direct-message rooms can be joined only by their two members")]
+    NotMember,
+    #[error("direct messages need an account, or a browser that keeps your guest name")]
+    GuestDm,
+    #[error("no room {0:?}")]
+    NoRoom(String),
+    #[error("the connection is too slow to keep up")]
+    TooSlow,
+    #[error("slow down: too many messages; this one was not sent")]
+    RateLimited,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl HubError {
+    /// The protocol's code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HubError::Invalid(protocol::Invalid::LongBody) => ErrorCode::TooLarge,
+            HubError::Invalid(_) => ErrorCode::BadRequest,
+            HubError::NotMember | HubError::GuestDm => ErrorCode::Forbidden,
+            HubError::NoRoom(_) => ErrorCode::NotFound,
+            HubError::TooSlow => ErrorCode::Unavailable,
+            HubError::RateLimited => ErrorCode::RateLimited,
+            HubError::Store(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// The answer to a join, already queued to the connection.
+pub struct Joined {
+    pub online: usize,
+}
+
+/// The hub of one node.
+pub struct Hub {
+    store: Arc<dyn Store>,
+    backplane: Arc<dyn Backplane>,
+    metrics: Arc<Metrics>,
+    /// Lock order: `rooms`, then one room, then `remote`.
+    rooms: Mutex<HashMap<String, Arc<Mutex<RoomState>>>>,
+    /// Who is online on the other nodes, per room.
+    remote: Mutex<PresenceMap>,
+    /// Whether other nodes exist (a backplane other than `Local`).
+    distributed: bool,
+    /// Rooms to compare with the store (after a lost subscription, a lost
+    /// node, or a tip): room → the id to read up to, when known.
+    stale: Mutex<HashMap<String, Option<i64>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a room lock leaves plain data; keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub {
+    /// A hub over a store and a backplane; call [`Hub::run_ticker`] once.
+    pub fn new(
+        store: Arc<dyn Store>,
+        backplane: Arc<dyn Backplane>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Hub {
+            distributed: backplane.kind() != "local",
+            store,
+            backplane,
+            metrics,
+            rooms: Mutex::new(HashMap::new()),
+            remote: Mutex::new(HashMap::new()),
+            stale: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store behind the hub, for read-only HTTP pages.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the backplane answers.
+    pub async fn backplane_ping(&self) -> Result<(), String> {
+        self.backplane.ping().await
+    }
+
+    /// Checks that an actor may enter a room (DM rooms: only their members).
+    pub fn check_access(&self, actor: &Actor, room: &str) -> Result<(), HubError> {
+        match protocol::parse_room(room)? {
+            RoomKind::Public => Ok(()),
+            RoomKind::Direct(a, b) => {
+                if actor.name != a && actor.name != b {
+                    Err(HubError::NotMember)
+                } else if !actor.can_dm() {
+                    Err(HubError::GuestDm)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn room(&self, name: &str) -> Arc<Mutex<RoomState>> {
+        lock(&self.rooms)
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(RoomState::new(name))))
+            .clone()
+    }
+
+    fn existing_room(&self, name: &str) -> Option<Arc<Mutex<RoomState>>> {
+        lock(&self.rooms).get(name).cloned()
+    }
+
+    /// Adds a connection to a room and queues its `joined` frame with the
+    /// newest history, or with everything after `resume`. Live messages
+    /// follow, with neither a gap nor a duplicate between the two.
+    pub async fn join(
+        &self,
+        outbox: &Outbox,
+        actor: &Actor,
+        room_name: &str,
+        resume: Option<i64>,
+    ) -> Result<Joined, HubError> {
+        self.check_access(actor, room_name)?;
+        if self.existing_room(room_name).is_none() {
+            // A room someone is in here is known to the store already.
+            self.store.create_room(room_name).await?;
+        }
+        let room = self.room(room_name);
+        let known = lock(&room).last();
+        let mut last = match known {
+            Some(l) if self.distributed => {
+                // Another node may have committed messages this one has not
+                // heard of (its announcement lost, or the node dead): the
+                // newcomer must not wait for the next catch-up to see them.
+                let tip = self.store.last_id(room_name).await?;
+                if tip > l {
+                    self.fill_gap(room_name, l, tip).await;
+                }
+                lock(&room).last().unwrap_or(l)
+            }
+            Some(l) => l,
+            None => {
+                let l = self.store.last_id(room_name).await?;
+                let mut st = lock(&room);
+                st.init_last(l);
+                st.last().unwrap_or(l)
+            }
+        };
+        // History up to what the room has delivered; then catch up with what
+        // was delivered meanwhile, until the two meet under the lock.
+        let (mut history, more) = match resume {
+            Some(after) if after < last => {
+                let missed = self
+                    .store
+                    .range(room_name, after, last, MAX_RESUME + 1)
+                    .await?;
+                if missed.len() > MAX_RESUME {
+                    let p = self
+                        .store
+                        .page_before(room_name, Some(last + 1), HISTORY_PAGE)
+                        .await?;
+                    (p.messages, true)
+                } else {
+                    (missed, after > 0)
+                }
+            }
+            Some(_) => (Vec::new(), last > 0),
+            None => {
+                let p = self
+                    .store
+                    .page_before(room_name, Some(last + 1), HISTORY_PAGE)
+                    .await?;
+                (p.messages, p.more)
+            }
+        };
+        loop {
+            {
+                let mut st = lock(&room);
+                let now = st.last().unwrap_or(last);
+                if now == last {
+                    let remote = lock(&self.remote);
+                    let others = remote.get(room_name);
+                    let mut online = st.online(others);
+                    if let Err(at) = online.binary_search_by(|u| u.as_str().cmp(&outbox.user)) {
+                        online.insert(at, outbox.user.to_string());
+                    }
+                    let n = online.len();
+                    let frame = encode(&ServerFrame::Joined {
+                        room: room_name.to_string(),
+                        online,
+                        history,
+                        more,
+                    });
+                    match st.add_member(outbox, &frame, others) {
+                        None => return Err(HubError::TooSlow),
+                        Some(true) => {
+                            self.backplane
+                                .publish_presence(room_name, &outbox.user, true)
+                        }
+                        Some(false) => {}
+                    }
+                    return Ok(Joined { online: n });
+                }
+            }
+            let newer = lock(&room).last().unwrap_or(last);
+            let extra = self.store.range(room_name, last, newer, MAX_RESUME).await?;
+            last = extra.last().map(|m| m.id).unwrap_or(newer);
+            history.extend(extra);
+        }
+    }
+
+    /// Removes a connection from a room.
+    pub fn leave(&self, conn: ConnId, room_name: &str) {
+        let Some(room) = self.existing_room(room_name) else {
+            return;
+        };
+        let empty = {
+            let mut st = lock(&room);
+            let remote = lock(&self.remote);
+            if let Some((user, true)) = st.remove_member(conn, remote.get(room_name)) {
+                self.backplane.publish_presence(room_name, &user, false);
+            }
+            st.is_empty()
+        };
+        if empty {
+            self.forget_if_empty(room_name);
+        }
+    }
+
+    fn forget_if_empty(&self, room_name: &str) {
+        let mut rooms = lock(&self.rooms);
+        if let Some(room) = rooms.get(room_name)
+            && lock(room).is_empty()
+        {
+            rooms.remove(room_name);
+        }
+    }
+
+    /// Stores a message and hands it to every member, here and on other
+    /// nodes. The answer comes after the commit; a retried nonce gets the
+    /// first answer and no second message.
+    pub async fn send(
+        self: &Arc<Self>,
+        actor: &Actor,
+        msg: NewMessage,
+    ) -> Result<Appended, HubError> {
+        self.submit(actor, msg).await?.await
+    }
+
+    /// Queues a message with the store, in the order of the calls, and
+    /// returns the rest of [`Hub::send`] as a future: await it (or spawn it)
+    /// for the answer. Dropping it does not undo the store's work.
+    pub async fn submit(
+        self: &Arc<Self>,
+        actor: &Actor,
+        msg: NewMessage,
+    ) -> Result<impl Future<Output = Result<Appended, HubError>> + Send + 'static, HubError> {
+        self.check_access(actor, &msg.room)?;
+        // The allowance shared by every node (the caller's `Limits` hold the
+        // local one). Awaited here, before the store, so that one
+        // connection's sends keep their order; unknown (Redis away) allows.
+        match self.backplane.take_send(&actor.name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.metrics.rate_limited.inc();
+                return Err(HubError::RateLimited);
+            }
+            Err(e) => tracing::debug!(error = %e, "shared rate limit unknown; allowing"),
+        }
+        let pending = self.store.submit(msg).await?;
+        let hub = self.clone();
+        Ok(async move {
+            let outcome = pending.await.unwrap_or(Err(StoreError::Closed));
+            let appended = outcome.inspect_err(|e| {
+                tracing::warn!(error = %e, "append failed");
+                hub.metrics.store_errors.inc();
+            })?;
+            if !appended.duplicate {
+                hub.metrics.messages.inc();
+                hub.deliver(appended.message.clone());
+                hub.backplane.publish_message(&appended.message).await;
+            }
+            Ok(appended)
+        })
+    }
+
+    /// Hands a committed message to this node's members, in id order.
+    pub fn deliver(&self, msg: Message) {
+        let Some(room) = self.existing_room(&msg.room) else {
+            return; // nobody here is in that room
+        };
+        let n = lock(&room).deliver(msg);
+        self.metrics.deliveries.inc_by(n as u64);
+    }
+
+    /// Relays a typing notice to the room's other users, on every node.
+    pub fn typing(&self, actor: &Actor, room_name: &str) {
+        self.backplane.publish_typing(room_name, &actor.name);
+        self.relay_typing(room_name, &actor.name);
+    }
+
+    fn relay_typing(&self, room_name: &str, user: &str) {
+        let Some(room) = self.existing_room(room_name) else {
+            return;
+        };
+        let frame = encode(&ServerFrame::Typing {
+            room: room_name.to_string(),
+            user: user.to_string(),
+        });
+        lock(&room).broadcast(&frame, |o| &*o.user != user);
+    }
+
+    /// Whether a connection is in a room.
+    pub fn is_member(&self, conn: ConnId, room_name: &str) -> bool {
+        self.existing_room(room_name)
+            .is_some_and(|r| lock(&r).has_member(conn))
+    }
+
+    /// Users online in a room, on every node, sorted.
+    pub fn online(&self, room_name: &str) -> Vec<String> {
+        let room = self.existing_room(room_name);
+        let st = room.as_ref().map(|r| lock(r));
+        let remote = lock(&self.remote);
+        let others = remote.get(room_name);
+        match st {
+            Some(st) => st.online(others),
+            None => others
+                .map(|r| {
+                    r.keys()
+                        .cloned()
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// How many users are online in a room, on every node.
+    pub fn online_count(&self, room_name: &str) -> usize {
+        let room = self.existing_room(room_name);
+        let st = room.as_ref().map(|r| lock(r));
+        let remote = lock(&self.remote);
+        let others = remote.get(room_name);
+        match st {
+            Some(st) => st.online_count(others),
+            None => others.map_or(0, |r| r.len()),
+        }
+    }
+
+    /// A page of older messages.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        room_name: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page, HubError> {
+        self.check_access(actor, room_name)?;
+        Ok(self
+            .store
+            .page_before(room_name, before, limit.clamp(1, 200))
+            .await?)
+    }
+
+    /// Public rooms, and the actor's DM rooms.
+    pub async fn rooms_for(&self, actor: &Actor) -> Result<Vec<String>, HubError> {
+        let mut rooms = self.store.public_rooms(100).await?;
+        if actor.can_dm() {
+            rooms.extend(self.store.dm_rooms(&actor.name, 100).await?);
+        }
+        Ok(rooms)
+    }
+
+    /// Flushes coalesced presence and fills sequencer gaps from the store,
+    /// until the process ends; with other nodes, also takes in their events.
+    pub async fn run_ticker(self: Arc<Self>) {
+        if let Some(events) = self.backplane.take_events() {
+            tokio::spawn(self.clone().run_remote(events));
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n: u32 = 0;
+        loop {
+            tick.tick().await;
+            n = n.wrapping_add(1);
+            if self.distributed && n.is_multiple_of(CATCH_UP_TICKS) {
+                self.mark_all_stale();
+            }
+            self.catch_up_stale().await;
+            let rooms: Vec<(String, Arc<Mutex<RoomState>>)> = lock(&self.rooms)
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (name, room) in rooms {
+                let gap = {
+                    let mut st = lock(&room);
+                    if n.is_multiple_of(PRESENCE_TICKS) {
+                        let online = st.online_count(lock(&self.remote).get(&name));
+                        st.flush_presence(online);
+                    }
+                    match st.gap_since {
+                        Some(t) if t.elapsed() >= GAP_WAIT => st.gap(),
+                        _ => None,
+                    }
+                };
+                if let Some((last, upto)) = gap {
+                    self.fill_gap(&name, last, upto).await;
+                }
+            }
+        }
+    }
+
+    /// Takes in the other nodes' events until the backplane stops.
+    async fn run_remote(self: Arc<Self>, mut events: tokio::sync::mpsc::Receiver<Remote>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                Remote::Message(m) => self.deliver(m),
+                Remote::Presence {
+                    room,
+                    user,
+                    node,
+                    online,
+                } => self.remote_presence(&room, &user, &node, online),
+                Remote::Typing { room, user } => self.relay_typing(&room, &user),
+                Remote::Tip { room, id } => {
+                    let mut stale = lock(&self.stale);
+                    let e = stale.entry(room).or_insert(Some(id));
+                    *e = e.map(|t| t.max(id));
+                }
+                Remote::Resubscribed | Remote::NodesLost(_) => self.mark_all_stale(),
+                Remote::Snapshot(map) => self.apply_snapshot(map),
+            }
+        }
+    }
+
+    /// Every active room is to be compared with the store.
+    fn mark_all_stale(&self) {
+        let names: Vec<String> = lock(&self.rooms).keys().cloned().collect();
+        let mut stale = lock(&self.stale);
+        for name in names {
+            // Reading the store's last id covers any tip already noted.
+            stale.insert(name, None);
+        }
+    }
+
+    /// Delivers what the store has beyond what stale rooms delivered;
+    /// rooms whose store read failed stay stale for the next tick.
+    async fn catch_up_stale(&self) {
+        let stale: Vec<(String, Option<i64>)> = lock(&self.stale).drain().collect();
+        for (name, tip) in stale {
+            if let Err(e) = self.catch_up(&name, tip).await {
+                tracing::warn!(room = %name, error = %e, "catch-up from the store failed");
+                lock(&self.stale).entry(name).or_insert(tip);
+            }
+        }
+    }
+
+    async fn catch_up(&self, room_name: &str, tip: Option<i64>) -> Result<(), StoreError> {
+        let Some(room) = self.existing_room(room_name) else {
+            return Ok(()); // nobody here is in that room
+        };
+        let Some(last) = lock(&room).last() else {
+            return Ok(()); // a join is reading the store right now
+        };
+        let upto = match tip {
+            Some(t) => t,
+            None => self.store.last_id(room_name).await?,
+        };
+        if upto > last {
+            self.metrics.backplane_catch_ups.inc();
+            tracing::info!(
+                room = room_name,
+                after = last,
+                upto,
+                "catching up from the store"
+            );
+            self.fill_gap(room_name, last, upto).await;
+        }
+        Ok(())
+    }
+
+    /// A user's first connection on another node joined a room, or their
+    /// last one there left it; members here hear of it when the user came
+    /// to, or left, the whole room.
+    fn remote_presence(&self, room_name: &str, user: &str, node: &str, online: bool) {
+        // Holding `rooms` keeps a local room from appearing meanwhile with
+        // an online list that misses this change.
+        let rooms = lock(&self.rooms);
+        let room = rooms.get(room_name).cloned();
+        let mut st = room.as_ref().map(|r| lock(r));
+        let mut remote = lock(&self.remote);
+        let users = remote.entry(room_name.to_string()).or_default();
+        let before = users.contains_key(user);
+        if online {
+            users
+                .entry(user.to_string())
+                .or_default()
+                .insert(node.to_string());
+        } else if let Some(nodes) = users.get_mut(user) {
+            nodes.remove(node);
+            if nodes.is_empty() {
+                users.remove(user);
+            }
+        }
+        let after = users.contains_key(user);
+        if users.is_empty() {
+            remote.remove(room_name);
+        }
+        if let Some(st) = st.as_mut()
+            && before != after
+            && !st.has_user(user)
+        {
+            let count = st.online_count(remote.get(room_name));
+            let state = if after {
+                PresenceState::Joined
+            } else {
+                PresenceState::Left
+            };
+            st.remote_presence(user, state, count);
+        }
+    }
+
+    /// Replaces what is known of the other nodes' presence, telling the
+    /// members of each local room who came and who went meanwhile.
+    fn apply_snapshot(&self, mut fresh: PresenceMap) {
+        let rooms = lock(&self.rooms);
+        for (name, room) in rooms.iter() {
+            let mut st = lock(room);
+            let mut remote = lock(&self.remote);
+            let after = fresh.remove(name);
+            let before = match &after {
+                Some(a) => remote.insert(name.clone(), a.clone()),
+                None => remote.remove(name),
+            };
+            drop(remote);
+            let was = |u: &str| before.as_ref().is_some_and(|b| b.contains_key(u));
+            let is = |u: &str| after.as_ref().is_some_and(|a| a.contains_key(u));
+            let mut changed: Vec<(String, PresenceState)> = Vec::new();
+            for u in before.iter().flat_map(|b| b.keys()) {
+                if !is(u) && !st.has_user(u) {
+                    changed.push((u.clone(), PresenceState::Left));
+                }
+            }
+            for u in after.iter().flat_map(|a| a.keys()) {
+                if !was(u) && !st.has_user(u) {
+                    changed.push((u.clone(), PresenceState::Joined));
+                }
+            }
+            if !changed.is_empty() {
+                let count = st.online_count(after.as_ref());
+                for (u, state) in changed {
+                    st.remote_presence(&u, state, count);
+                }
+            }
+        }
+        let mut remote = lock(&self.remote);
+        remote.retain(|name, _| rooms.contains_key(name));
+        remote.extend(fresh);
+    }
+
+    /// Reads missing messages from the store and delivers them.
+    async fn fill_gap(&self, room_name: &str, last: i64, upto: i64) {
+        self.metrics.gap_fills.inc();
+        match self.store.range(room_name, last, upto, MAX_RESUME).await {
+            Ok(missing) => {
+                let found = missing.len();
+                for m in missing {
+                    self.deliver(m);
+                }
+                if found == 0
+                    && let Some(room) = self.existing_room(room_name)
+                {
+                    // The store has no such ids (they were never committed):
+                    // waiting longer would stall the room for nothing.
+                    let mut st = lock(&room);
+                    if st.gap().is_some_and(|(l, _)| l == last) {
+                        tracing::warn!(
+                            room = room_name,
+                            after = last,
+                            before = upto,
+                            "skipping ids the store does not have"
+                        );
+                        st.skip_gap();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(room = room_name, error = %e, "gap fill failed"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Rate limits on the `governor` crate (messages per user and per address,
+//! connection attempts, sign-in attempts) and the cap on connections per
+//! address.
+
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+/// The caller was over an allowance; nothing was done.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("slow down: too many messages")]
+    Rate,
+    #[error("too many connection attempts from your address")]
+    ConnectRate,
+    #[error("too many connections from your address")]
+    TooMany,
+}
+
+/// The limits' settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    pub user_per_sec: u32,
+    pub user_burst: u32,
+    pub ip_per_sec: u32,
+    pub ip_burst: u32,
+    pub connects_per_min: u32,
+    pub connections_per_ip: usize,
+}
+
+fn quota(per_sec: u32, burst: u32) -> Quota {
+    let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_sec).allow_burst(burst)
+}
+
+/// Every rate limit of the server.
+pub struct Limits {
+    sends: DefaultKeyedRateLimiter<String>,
+    sends_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    connects: DefaultKeyedRateLimiter<IpAddr>,
+    logins: DefaultKeyedRateLimiter<IpAddr>,
+    connections: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_ip: usize,
+}
+
+/// One open connection counted against its address; uncounted on drop.
+pub struct ConnectionSlot {
+    ip: IpAddr,
+    connections: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Limits {
+    /// Limits with the given settings.
+    pub fn new(s: LimitSettings) -> Self {
+        let connects = NonZeroU32::new(s.connects_per_min).unwrap_or(NonZeroU32::MIN);
+        Limits {
+            sends: DefaultKeyedRateLimiter::keyed(quota(s.user_per_sec, s.user_burst)),
+            sends_by_ip: DefaultKeyedRateLimiter::keyed(quota(s.ip_per_sec, s.ip_burst)),
+            connects: DefaultKeyedRateLimiter::keyed(Quota::per_minute(connects)),
+            // Ten sign-in attempts a minute per address, five at once.
+            logins: DefaultKeyedRateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
+            ),
+            connections: Arc::new(Mutex::new(HashMap::new())),
+            per_ip: s.connections_per_ip,
+        }
+    }
+
+    /// Takes one message from a user's allowance and from its address's.
+    pub fn check_send(&self, user: &str, ip: Option<IpAddr>) -> Result<(), Refused> {
+        if let Some(ip) = ip {
+            self.sends_by_ip.check_key(&ip).map_err(|_| Refused::Rate)?;
+        }
+        self.sends
+            .check_key(&user.to_string())
+            .map_err(|_| Refused::Rate)
+    }
+
+    /// Admits a new connection from an address, or says why not.
+    pub fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refused> {
+        self.connects
+            .check_key(&ip)
+            .map_err(|_| Refused::ConnectRate)?;
+        let mut map = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.per_ip {
+            return Err(Refused::TooMany);
+        }
+        *n += 1;
+        Ok(ConnectionSlot {
+            ip,
+            connections: self.connections.clone(),
+        })
+    }
+
+    /// Takes one sign-in or registration attempt from an address.
+    pub fn check_login(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.logins.check_key(&ip).map_err(|_| Refused::Rate)
+    }
+
+    /// Forgets keys whose allowance is full again, so the tables stay small.
+    pub fn prune(&self) {
+        self.sends.retain_recent();
+        self.sends.shrink_to_fit();
+        self.sends_by_ip.retain_recent();
+        self.connects.retain_recent();
+        self.logins.retain_recent();
+    }
+}

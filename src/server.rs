@@ -1,0 +1,287 @@
+//! Wiring: open the store, build the hub and the router, serve until a
+//! signal, then shut down in order.
+
+use crate::app::{App, shell};
+use crate::auth::Auth;
+use crate::backplane::{self, BackplaneError, RedisSettings};
+use crate::config::{Config, ConfigError};
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+use crate::{api, ws};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// How long shutdown waits for connections to say goodbye.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Backplane(#[from] BackplaneError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("leptos configuration: {0}")]
+    Leptos(String),
+}
+
+/// Logs to stdout; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let (store, session_pool) = store::open(&config.database_url).await?;
+    let metrics = Arc::new(Metrics::new());
+    let redis = config.redis_url.as_ref().map(|url| RedisSettings {
+        url: url.clone(),
+        prefix: backplane::default_prefix(&config.database_url),
+        rate_per_sec: config.rate_per_sec,
+        rate_burst: config.rate_burst,
+    });
+    let backplane = backplane::open(redis, metrics.clone())?;
+    let hub = Hub::new(store.clone(), backplane, metrics.clone());
+    tokio::spawn(hub.clone().run_ticker());
+
+    let mut leptos = leptos::config::get_configuration(None)
+        .map_err(|e| ServeError::Leptos(e.to_string()))?
+        .leptos_options;
+    if leptos.output_name.is_empty() {
+        leptos.output_name = "causerie".into();
+    }
+    let limits = Arc::new(Limits::new(config.limits()));
+    {
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.prune();
+            }
+        });
+    }
+    let state = AppState {
+        auth: Arc::new(Auth::new(config.guests, config.bots()?, store.clone())),
+        config: Arc::new(config),
+        hub,
+        limits,
+        metrics,
+        leptos: leptos.clone(),
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    };
+
+    let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    let router = with_sessions(router(state.clone()), session_pool, &state.config).await?;
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    // No Nagle: a small frame (an ack) must not wait for the previous one's
+    // ACK; bursts are coalesced by the connection's writer instead.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(state.shutdown.clone().cancelled_owned())
+    .await?;
+
+    state.tracker.close();
+    if tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Every route: the WebSocket, the API, the pages and their files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let shell_options = state.leptos.clone();
+    let pkg_dir = std::path::Path::new(&*state.leptos.site_root).join(&*state.leptos.site_pkg_dir);
+    // Built files, precompressed by the build (scripts/precompress.sh);
+    // revalidated with Last-Modified, since their names carry no hash.
+    let pkg = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .service(
+            ServeDir::new(pkg_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        );
+    Router::new()
+        .nest_service("/pkg", pkg)
+        .merge(api::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(shell_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(guest_cookie))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_posts,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.max_frame_bytes))
+        // Pages and API answers; /pkg is precompressed, /ws is added after.
+        .layer(CompressionLayer::new())
+        .route("/ws", get(ws::upgrade))
+        .with_state(state)
+}
+
+/// Adds cookie sessions, kept in the same database as history.
+async fn with_sessions(
+    router: Router,
+    pool: store::SessionPool,
+    config: &Config,
+) -> Result<Router, ServeError> {
+    use tower_sessions::cookie::SameSite;
+    use tower_sessions::{Expiry, SessionManagerLayer, SessionStore, cookie::time};
+    fn layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionManagerLayer<S> {
+        SessionManagerLayer::new(store)
+            .with_name("causerie_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.secure_cookies)
+            .with_expiry(Expiry::OnInactivity(time::Duration::days(30)))
+    }
+    match pool {
+        store::SessionPool::Sqlite(pool) => {
+            let s = tower_sessions_sqlx_store::SqliteStore::new(pool);
+            s.migrate()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(router.layer(layer(s, config)))
+        }
+        store::SessionPool::Postgres(pool) => {
+            let s = tower_sessions_sqlx_store::PostgresStore::new(pool);
+            // Nodes starting together race on CREATE SCHEMA IF NOT EXISTS;
+            // the loser's second try finds the schema.
+            let mut tries = 0;
+            while let Err(e) = s.migrate().await {
+                tries += 1;
+                if tries >= 3 {
+                    return Err(StoreError::Unavailable(e.to_string()).into());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(router.layer(layer(s, config)))
+        }
+    }
+}
+
+/// Defence in depth against CSRF beside the forms' tokens: a state-changing
+/// request that says where it comes from must come from an allowed origin.
+async fn same_origin_posts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    if req.method() == Method::POST && req.uri().path().starts_with("/_sfn") {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let ok = origin.to_str().is_ok_and(|o| state.origin_allowed(o, host));
+            if !ok {
+                return crate::api::Failure::new(
+                    crate::protocol::ErrorCode::Forbidden,
+                    "cross-origin form refused",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Gives each browser a random guest cookie with its first page, so that
+/// its tabs share a guest name and other people cannot take it meanwhile.
+async fn guest_cookie(req: Request, next: Next) -> Response {
+    let page = req.method() == Method::GET
+        && !["/api", "/ws", "/pkg", "/healthz", "/metrics", "/_sfn"]
+            .iter()
+            .any(|p| req.uri().path().starts_with(p));
+    let has = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(ws::GUEST_COOKIE));
+    let mut res = next.run(req).await;
+    if page && !has {
+        let id: u128 = rand::random();
+        let cookie = format!(
+            "{}={id:032x}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+            ws::GUEST_COOKIE
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
