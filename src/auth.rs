@@ -1,0 +1,287 @@
+//! Who a connection or request speaks as: accounts (password, session
+//! cookie, API tokens), operator bots, and guests, whose names are kept for
+//! the browser that used them.
+
+use crate::hub::{Actor, Identity};
+use crate::protocol::{self, ErrorCode};
+use crate::store::{Store, StoreError, TokenInfo};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How long a guest name stays with the browser that last used it.
+pub const GUEST_NAME_KEPT_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Shortest password accepted at registration.
+pub const MIN_PASSWORD: usize = 8;
+/// Longest password accepted (hashing cost grows with length).
+pub const MAX_PASSWORD: usize = 256;
+
+/// Why an identity was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    BadName(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// The protocol's code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AuthError::BadName(_) => ErrorCode::BadName,
+            AuthError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AuthError::BadRequest(_) => ErrorCode::BadRequest,
+            AuthError::Store(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// Who holds a guest name: the browser's guest cookie, or the connection
+/// itself for clients without one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Cookie(String),
+    Connection(u64),
+}
+
+/// Identities, passwords, tokens and the names guests hold while online.
+pub struct Auth {
+    guests: bool,
+    /// SHA-256 of an operator token → bot name.
+    bots: HashMap<String, String>,
+    store: Arc<dyn Store>,
+    /// Guest name (lower case) → (holder, live connections).
+    online_guests: Mutex<HashMap<String, (Holder, usize)>>,
+    hasher: Argon2<'static>,
+    /// A real hash of nothing, verified for unknown names.
+    dummy_hash: String,
+}
+
+/// SHA-256 of a secret, hex: tokens and guest cookies are kept only so.
+pub fn digest(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Auth {
+    /// Guests allowed or not, the operator's bot tokens (token → name) and
+    /// the store that keeps accounts.
+    pub fn new(guests: bool, bots: HashMap<String, String>, store: Arc<dyn Store>) -> Self {
+        // OWASP's argon2id parameters: 19 MiB, 2 passes, 1 lane.
+        let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+        let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let dummy_hash = hasher
+            .hash_password(b"no such account", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        Auth {
+            guests,
+            bots: bots.into_iter().map(|(t, n)| (digest(&t), n)).collect(),
+            store,
+            online_guests: Mutex::new(HashMap::new()),
+            hasher,
+            dummy_hash,
+        }
+    }
+
+    /// The bot or account an API token belongs to.
+    pub async fn token(&self, token: &str) -> Result<Option<Actor>, AuthError> {
+        // Looking up the hash, never the token, says nothing through timing.
+        let hash = digest(token);
+        if let Some(name) = self.bots.get(&hash) {
+            return Ok(Some(Actor {
+                name: name.clone(),
+                identity: Identity::Bot,
+            }));
+        }
+        Ok(self.store.token_owner(&hash).await?.map(|name| Actor {
+            name,
+            identity: Identity::Account,
+        }))
+    }
+
+    /// An account signed in through the session cookie.
+    pub fn account(name: String) -> Actor {
+        Actor {
+            name,
+            identity: Identity::Account,
+        }
+    }
+
+    /// Whether a name belongs to a bot or an account.
+    async fn reserved(&self, name: &str) -> Result<bool, AuthError> {
+        Ok(self.bots.values().any(|b| b.eq_ignore_ascii_case(name))
+            || self.store.account(name).await?.is_some())
+    }
+
+    /// Lets a guest take a name. Bots' and accounts' names are taken; a name
+    /// online with another holder is taken; a name a browser used in the
+    /// last 30 days is kept for that browser.
+    pub async fn claim_guest(&self, name: &str, holder: &Holder) -> Result<Actor, AuthError> {
+        if !self.guests {
+            return Err(AuthError::Unauthorized(
+                "guests are not allowed here; sign in or use a token".into(),
+            ));
+        }
+        protocol::validate_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
+        let taken = || AuthError::BadName(format!("the name {name:?} is taken"));
+        if self.reserved(name).await? {
+            return Err(taken());
+        }
+        let key = name.to_lowercase();
+        if let Some((h, _)) = self.guests_map().get(&key)
+            && h != holder
+        {
+            return Err(taken());
+        }
+        if let Holder::Cookie(cookie) = holder
+            && !self
+                .store
+                .claim_guest_name(name, &digest(cookie), GUEST_NAME_KEPT_MS)
+                .await?
+        {
+            return Err(taken());
+        }
+        // Checked again under the lock: another connection may have won meanwhile.
+        let mut online = self.guests_map();
+        match online.get_mut(&key) {
+            Some((h, n)) if h == holder => *n += 1,
+            Some(_) => return Err(taken()),
+            None => {
+                online.insert(key, (holder.clone(), 1));
+            }
+        }
+        Ok(Actor {
+            name: name.to_string(),
+            identity: match holder {
+                Holder::Cookie(_) => Identity::Guest,
+                Holder::Connection(_) => Identity::PassingGuest,
+            },
+        })
+    }
+
+    fn guests_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Holder, usize)>> {
+        self.online_guests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives back one connection's claim on a guest name.
+    pub fn release_guest(&self, name: &str) {
+        let key = name.to_lowercase();
+        let mut online = self.guests_map();
+        if let Some((_, n)) = online.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                online.remove(&key);
+            }
+        }
+    }
+
+    /// Registers an account. The name must be free of accounts, bots and
+    /// guests online now.
+    pub async fn register(&self, name: &str, password: &str) -> Result<Actor, AuthError> {
+        protocol::validate_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
+        check_password(password)?;
+        let taken = || AuthError::BadName(format!("the name {name:?} is taken"));
+        if self.reserved(name).await? || self.guests_map().contains_key(&name.to_lowercase()) {
+            return Err(taken());
+        }
+        let hash = self.hash(password).await?;
+        if !self.store.create_account(name, &hash).await? {
+            return Err(taken());
+        }
+        Ok(Self::account(name.to_string()))
+    }
+
+    /// Checks a name and password; the same answer for an unknown name and a
+    /// wrong password.
+    pub async fn login(&self, name: &str, password: &str) -> Result<Actor, AuthError> {
+        let refused = || AuthError::Unauthorized("wrong name or password".into());
+        if password.len() > MAX_PASSWORD {
+            return Err(refused());
+        }
+        let account = self.store.account(name).await?;
+        // Verify against a dummy hash for unknown names, so timing tells nothing.
+        let stored = account
+            .as_ref()
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = self.verify(password, &stored).await;
+        match account {
+            Some(a) if ok => Ok(Self::account(a.name)),
+            _ => Err(refused()),
+        }
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let hasher = self.hasher.clone();
+        let password = password.to_string();
+        // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            hasher
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| AuthError::BadRequest(format!("hashing failed: {e}")))?
+        .map_err(|e| AuthError::BadRequest(format!("hashing failed: {e}")))
+    }
+
+    async fn verify(&self, password: &str, stored: &str) -> bool {
+        let hasher = self.hasher.clone();
+        let password = password.to_string();
+        let stored = stored.to_string();
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored)
+                .is_ok_and(|h| hasher.verify_password(password.as_bytes(), &h).is_ok())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Creates an API token for an account; the token is returned once and
+    /// only its hash is kept.
+    pub async fn create_token(
+        &self,
+        owner: &str,
+        label: &str,
+    ) -> Result<(String, TokenInfo), AuthError> {
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 64 {
+            return Err(AuthError::BadRequest(
+                "a token's label is 1 to 64 characters".into(),
+            ));
+        }
+        let secret: [u8; 24] = rand::random();
+        let token = format!(
+            "cz_{}",
+            secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let info = self
+            .store
+            .create_token(owner, label, &digest(&token))
+            .await?;
+        Ok((token, info))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), AuthError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+        return Err(AuthError::BadRequest(format!(
+            "a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )));
+    }
+    Ok(())
+}
