@@ -1,0 +1,178 @@
+//! The HTML shell, the router, and what the page does once it runs in the
+//! browser (remembered settings, the socket, tab visibility).
+
+use crate::ui::account_pages::{AccountPage, LoginPage, RegisterPage};
+use crate::ui::chat::ChatPage;
+use crate::ui::i18n::{K, Lang};
+use crate::ui::state::Chat;
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+/// The page's language: on the server from the request (cookie, then
+/// `Accept-Language`), in the browser from the `<html lang>` the server wrote.
+fn page_lang() -> Lang {
+    #[cfg(feature = "ssr")]
+    return crate::ui::i18n::request_lang();
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    return crate::ui::i18n::document_lang();
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    Lang::default()
+}
+
+/// The document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = page_lang();
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang.code()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <meta name="theme-color" media="(prefers-color-scheme: light)" content="#ffffff"/>
+                <meta name="theme-color" media="(prefers-color-scheme: dark)" content="#13161e"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: one chat page for every room, and one [`Chat`] for the
+/// page's whole life.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let chat = Chat::new(page_lang());
+    provide_context(chat);
+    #[cfg(feature = "hydrate")]
+    browser::run(chat);
+    let not_found = move || view! { <p class="not-found">{move || chat.t(K::NotFoundPage)}</p> };
+    view! {
+        <Stylesheet id="leptos" href="/pkg/causerie.css"/>
+        <Router>
+            <Routes fallback=not_found>
+                // Async: the whole conversation is in the HTML, readable without JavaScript.
+                <Route path=path!("/") view=ChatPage ssr=SsrMode::Async/>
+                <Route path=path!("/r/:room") view=ChatPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// What runs only in the browser, after hydration.
+#[cfg(feature = "hydrate")]
+mod browser {
+    use crate::ui::i18n;
+    use crate::ui::nickname::remembered;
+    use crate::ui::prefs;
+    use crate::ui::state::{Chat, Status};
+    use leptos::prelude::*;
+    use std::time::Duration;
+
+    fn hidden() -> bool {
+        document().hidden()
+    }
+
+    pub fn run(chat: Chat) {
+        // Once, after hydration: what this browser remembers.
+        Effect::new(move |_| {
+            chat.hydrated.set(true);
+            chat.visible.set(!hidden());
+            if i18n::chosen_lang().is_none()
+                && let Some(lang) = i18n::browser_lang()
+                && lang != chat.lang.get_untracked()
+            {
+                chat.lang.set(lang);
+            }
+            // A signed-in account wins over a remembered guest name.
+            leptos::task::spawn_local(async move {
+                match crate::account::whoami().await {
+                    Ok(crate::account::Me {
+                        name: Some(name), ..
+                    }) => {
+                        chat.signed_in.set(true);
+                        chat.name.set(Some(name));
+                    }
+                    _ => {
+                        if let Some(name) = remembered() {
+                            chat.name.set(Some(name));
+                        }
+                    }
+                }
+            });
+            if let Some(rooms) = prefs::rooms() {
+                chat.restore_sidebar(rooms);
+            }
+            chat.restore_marks(prefs::read_marks());
+            chat.prefs_loaded.set(true);
+        });
+
+        // Connect once there is a nickname.
+        Effect::new(move |_| {
+            if let Some(name) = chat.name.get()
+                && chat.status.get_untracked() == Status::Offline
+            {
+                crate::client::start(chat, name);
+            }
+        });
+
+        // Join and leave as the sidebar and the room in view change.
+        Effect::new(move |_| {
+            chat.sidebar.track();
+            chat.current.track();
+            chat.status.track();
+            chat.sync_joins();
+        });
+
+        // Remember the sidebar.
+        Effect::new(move |_| {
+            let rooms = chat.sidebar.get();
+            if chat.prefs_loaded.get() {
+                prefs::save_rooms(&rooms);
+            }
+        });
+
+        // What is in view, in a visible tab, is read.
+        Effect::new(move |_| {
+            let room = chat.here();
+            room.lines.track();
+            if chat.visible.get() && room.loaded.get() {
+                chat.mark_read(room);
+            }
+        });
+
+        // The document's language follows the page's.
+        Effect::new(move |_| {
+            let lang = chat.lang.get();
+            if let Some(el) = document().document_element() {
+                let _ = el.set_attribute("lang", lang.code());
+            }
+        });
+
+        let _ = window_event_listener_untyped("visibilitychange", move |_| {
+            chat.visible.set(!hidden());
+        });
+        let _ = window_event_listener(leptos::ev::keydown, move |ev| {
+            if ev.key() == "Escape" {
+                chat.menu_open.set(false);
+                chat.people_open.set(false);
+            }
+        });
+        // Typing notices fade.
+        let _ = set_interval_with_handle(
+            move || chat.expire_typing(js_sys::Date::now()),
+            Duration::from_millis(500),
+        );
+    }
+}

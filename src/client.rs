@@ -1,0 +1,159 @@
+//! The browser's one WebSocket: connect, `hello` with `resume` (the last id
+//! seen in each room), join the sidebar's rooms and the one in view, apply
+//! frames to the page's signals, resend what was not acknowledged (per room,
+//! after its `joined`), and reconnect with jittered exponential backoff.
+//!
+//! Navigating between rooms keeps this socket: the page only joins and
+//! leaves rooms on it (see [`crate::ui::state::Chat::sync_joins`]).
+
+use crate::protocol::{ClientFrame, ServerFrame};
+use crate::ui::state::{Chat, Status};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::Message as WsMessage;
+use gloo_net::websocket::futures::WebSocket;
+use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+thread_local! {
+    /// Frames for the socket; `None` while no connection loop runs.
+    static OUT: RefCell<Option<UnboundedSender<ClientFrame>>> = const { RefCell::new(None) };
+    /// Whether a connection loop runs.
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sends a frame if a connection is up; otherwise what matters (joins,
+/// pending messages) goes again after the next `welcome`.
+pub fn send(frame: ClientFrame) {
+    OUT.with(|o| {
+        if let Some(tx) = o.borrow().as_ref() {
+            let _ = tx.unbounded_send(frame);
+        }
+    });
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A fresh nonce for a `send`.
+pub fn nonce() -> String {
+    format!(
+        "c-{:x}{:x}",
+        now_ms() as u64,
+        (js_sys::Math::random() * 1e12) as u64
+    )
+}
+
+fn ws_url() -> Option<String> {
+    let loc = web_sys::window()?.location();
+    let scheme = if loc.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{}/ws", loc.host().ok()?))
+}
+
+/// Starts the connection loop for a nickname, unless one runs; it runs
+/// until the page closes or the nickname is refused.
+pub fn start(chat: Chat, name: String) {
+    if RUNNING.with(|r| r.replace(true)) {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        let mut backoff = new_backoff();
+        loop {
+            chat.status.set(Status::Connecting);
+            let (tx, rx) = unbounded();
+            OUT.with(|o| *o.borrow_mut() = Some(tx));
+            let welcomed = connect_once(chat, &name, rx).await;
+            OUT.with(|o| *o.borrow_mut() = None);
+            chat.on_disconnect();
+            if chat.name_error.get_untracked().is_some() {
+                // The nickname was refused: wait for the person to pick another.
+                chat.status.set(Status::Offline);
+                chat.name.set(None);
+                RUNNING.with(|r| r.set(false));
+                return;
+            }
+            if welcomed {
+                backoff = new_backoff();
+            }
+            chat.status.set(Status::Reconnecting);
+            let wait = backoff.next().unwrap_or(Duration::from_secs(10));
+            gloo_timers::future::sleep(wait).await;
+        }
+    });
+}
+
+fn new_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(300))
+        .with_max_delay(Duration::from_secs(15))
+        .with_jitter_seed((js_sys::Math::random() * u64::MAX as f64) as u64)
+        .without_max_times()
+        .build()
+}
+
+/// One connection's life; returns whether it got as far as `welcome`.
+async fn connect_once(chat: Chat, name: &str, mut rx: UnboundedReceiver<ClientFrame>) -> bool {
+    let Some(url) = ws_url() else { return false };
+    let Ok(ws) = WebSocket::open(&url) else {
+        return false;
+    };
+    let (mut sink, stream) = ws.split();
+    let mut stream = stream.fuse();
+    let hello = ClientFrame::Hello {
+        // Signed in: the session cookie on the upgrade says who this is.
+        name: (!chat.signed_in.get_untracked()).then(|| name.to_string()),
+        token: None,
+        resume: chat.resume_map(),
+    };
+    if write(&mut sink, &hello).await.is_err() {
+        return false;
+    }
+    let mut welcomed = false;
+    loop {
+        futures::select! {
+            incoming = stream.next() => {
+                let text = match incoming {
+                    Some(Ok(WsMessage::Text(t))) => t,
+                    Some(Ok(WsMessage::Bytes(_))) => continue,
+                    _ => return welcomed,
+                };
+                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
+                if matches!(frame, ServerFrame::Welcome { .. }) {
+                    welcomed = true;
+                    chat.status.set(Status::Connected);
+                }
+                // Joins, leaves and resends that this causes go through `send`,
+                // so through `rx`, in order.
+                chat.apply(frame, now_ms());
+                if chat.name_error.get_untracked().is_some() {
+                    return welcomed;
+                }
+            }
+            out = rx.next() => {
+                let Some(frame) = out else { return welcomed };
+                if !welcomed {
+                    // Joins and pending sends go again after welcome.
+                    continue;
+                }
+                if write(&mut sink, &frame).await.is_err() {
+                    return welcomed;
+                }
+            }
+        }
+    }
+}
+
+async fn write<S>(sink: &mut S, frame: &ClientFrame) -> Result<(), ()>
+where
+    S: futures::Sink<WsMessage> + Unpin,
+{
+    let text = serde_json::to_string(frame).map_err(|_| ())?;
+    sink.send(WsMessage::Text(text)).await.map_err(|_| ())
+}

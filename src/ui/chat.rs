@@ -1,0 +1,343 @@
+//! The chat page: the sidebar of rooms, a room's conversation, who is online,
+//! and the composer. One page for `/` and every `/r/{room}`; moving between
+//! rooms changes signals, not the document, and keeps the socket.
+
+use super::composer::Composer;
+use super::i18n::K;
+use super::messages::MessageList;
+use super::nickname::NicknameForm;
+use super::people::People;
+use super::sidebar::Sidebar;
+use super::snapshot::{SnapProblem, Snapshot, room_snapshot};
+use super::state::{Access, Chat, DEFAULT_ROOM, Status, dm_peer, is_dm, room_label};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// The snapshot a page renders from: `None` when the room is already live on
+/// the socket (the browser then has newer data than any snapshot).
+pub type SnapshotResource = Resource<Result<Option<Snapshot>, ServerFnError>>;
+
+/// `/` and `/r/{room}`.
+#[component]
+pub fn ChatPage() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let params = use_params_map();
+    let room = Memo::new(move |_| {
+        params
+            .read()
+            .get("room")
+            .unwrap_or_else(|| DEFAULT_ROOM.to_string())
+    });
+    chat.set_current(&room.get_untracked());
+    Effect::new(move |_| {
+        let r = room.get();
+        chat.set_current(&r);
+        chat.menu_open.set(false);
+        chat.people_open.set(false);
+    });
+    let snapshot: SnapshotResource = Resource::new(
+        move || room.get(),
+        move |r| async move {
+            #[cfg(feature = "hydrate")]
+            if chat
+                .find(&r)
+                .is_some_and(|x| x.access.get_untracked() == Access::Joined)
+            {
+                return Ok(None);
+            }
+            room_snapshot(r).await.map(Some)
+        },
+    );
+    provide_context(snapshot);
+
+    let title = move || {
+        let me = chat.name.get();
+        let label = room_label(&room.get(), me.as_deref());
+        let unread = if chat.visible.get() {
+            0
+        } else {
+            chat.total_unread()
+        };
+        if unread > 0 {
+            format!("({unread}) {label} · Causerie")
+        } else {
+            format!("{label} · Causerie")
+        }
+    };
+    let label = move || room_label(&room.get(), chat.name.get().as_deref());
+    let close_drawers = move |_| {
+        chat.menu_open.set(false);
+        chat.people_open.set(false);
+    };
+    let skip_target = move || {
+        if chat.name.get().is_some() {
+            "#message"
+        } else {
+            "#nickname"
+        }
+    };
+
+    view! {
+        <Title text=title/>
+        <div
+            class="app"
+            data-hydrated=move || chat.hydrated.get().then_some("true")
+            class:menu-open=move || chat.menu_open.get()
+            class:people-open=move || chat.people_open.get()
+        >
+            <a class="skip-link" href=skip_target>
+                {chat.tr(K::SkipToComposer)}
+            </a>
+            <Sidebar/>
+            <div class="backdrop" aria-hidden="true" on:click=close_drawers></div>
+            <main class="main">
+                <header class="topbar">
+                    <button
+                        class="icon-btn menu-btn"
+                        aria-label=chat.tr(K::OpenMenu)
+                        aria-controls="sidebar"
+                        aria-expanded=move || chat.menu_open.get().to_string()
+                        on:click=move |_| {
+                            chat.people_open.set(false);
+                            chat.menu_open.update(|o| *o = !*o);
+                        }
+                    >
+                        <MenuIcon/>
+                    </button>
+                    <div class="room-heading">
+                        <h1 class="room-title">{label}</h1>
+                        <WithSnapshot>
+                            <OnlineCount/>
+                        </WithSnapshot>
+                    </div>
+                    <StatusBadge/>
+                    <a
+                        class="account-link"
+                        href=move || if chat.signed_in.get() { "/account" } else { "/login" }
+                    >
+                        {move || if chat.signed_in.get() { chat.t(K::Account) } else { chat.t(K::SignIn) }}
+                    </a>
+                    <button
+                        class="icon-btn people-btn"
+                        aria-label=chat.tr(K::ShowPeople)
+                        aria-controls="people"
+                        aria-expanded=move || chat.people_open.get().to_string()
+                        on:click=move |_| {
+                            chat.menu_open.set(false);
+                            chat.people_open.update(|o| *o = !*o);
+                        }
+                    >
+                        <PeopleIcon/>
+                        <WithSnapshot>
+                            <span class="people-btn-count" aria-hidden="true">
+                                {move || {
+                                    let room = chat.here();
+                                    room.online_count.get().unwrap_or_else(|| room.online.with(Vec::len))
+                                }}
+                            </span>
+                        </WithSnapshot>
+                    </button>
+                </header>
+                <div class="conversation">
+                    <WithSnapshot fallback=move || {
+                        view! { <p class="loading">{chat.tr(K::Loading)}</p> }
+                    }>
+                        <MessageList/>
+                    </WithSnapshot>
+                    <Notice/>
+                    <TypingLine/>
+                    <Footer/>
+                </div>
+            </main>
+            <People/>
+            <p class="visually-hidden" aria-live="polite" aria-atomic="true">
+                {move || chat.announce.get()}
+            </p>
+        </div>
+    }
+}
+
+/// Renders its children once the page's snapshot is there (on the server:
+/// into the HTML), after giving the snapshot to the chat.
+#[component]
+pub fn WithSnapshot(
+    children: ChildrenFn,
+    #[prop(optional, into)] fallback: ViewFnOnce,
+) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let snapshot = expect_context::<SnapshotResource>();
+    view! {
+        <Transition fallback=fallback>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match snapshot.await {
+                        Ok(Some(snap)) => chat.load(&snap),
+                        Ok(None) => {}
+                        Err(_) => {
+                            chat.here_untracked().problem.set(Some(SnapProblem::Unavailable))
+                        }
+                    }
+                    children()
+                })
+            }}
+        </Transition>
+    }
+}
+
+/// "3 online", under the room's name.
+#[component]
+fn OnlineCount() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let text = move || {
+        let room = chat.here();
+        let n = room
+            .online_count
+            .get()
+            .unwrap_or_else(|| room.online.with(Vec::len));
+        chat.lang.get().f(K::NOnline, &[("n", &n.to_string())])
+    };
+    let shown = move || {
+        let room = chat.here();
+        room.loaded.get() || room.online_count.get().is_some()
+    };
+    view! {
+        <Show when=shown>
+            <span class="online-count">{text}</span>
+        </Show>
+    }
+}
+
+/// The composer, or the nickname form, or nothing where one cannot write.
+#[component]
+fn Footer() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let can_write = move || {
+        let room = chat.here();
+        let access = room.access.get();
+        room.problem.get().is_none()
+            && access != Access::Refused
+            && (!is_dm(&room.name()) || access == Access::Joined)
+    };
+    view! {
+        <Show when=move || chat.name.get().is_some() fallback=NicknameForm>
+            <Show when=can_write>
+                <Composer/>
+            </Show>
+        </Show>
+    }
+}
+
+/// Connected, connecting, reconnecting.
+#[component]
+fn StatusBadge() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let label = move || {
+        chat.t(match chat.status.get() {
+            Status::Offline => K::StatusOffline,
+            Status::Connecting => K::StatusConnecting,
+            Status::Connected => K::StatusConnected,
+            Status::Reconnecting => K::StatusReconnecting,
+        })
+    };
+    let class = move || match chat.status.get() {
+        Status::Connected => "status status-ok",
+        Status::Offline => "status status-off",
+        _ => "status status-wait",
+    };
+    view! {
+        <span class=class role="status" data-testid="status">
+            {label}
+        </span>
+    }
+}
+
+/// The last problem, until the next one or a reconnect.
+#[component]
+fn Notice() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <Show when=move || chat.notice.get().is_some()>
+            <p class="notice" role="alert">
+                <span>{move || chat.notice.get().map(|c| chat.lang.get().error(c))}</span>
+                <button class="link" on:click=move |_| chat.notice.set(None)>
+                    {chat.tr(K::Dismiss)}
+                </button>
+            </p>
+        </Show>
+    }
+}
+
+/// "alice is typing…", fading after a few seconds.
+#[component]
+fn TypingLine() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let names = move || -> Vec<String> {
+        chat.here()
+            .typing
+            .with(|t| t.iter().map(|(u, _)| u.clone()).collect())
+    };
+    let text = move || {
+        let lang = chat.lang.get();
+        let names = names();
+        match names.as_slice() {
+            [] => String::new(),
+            [a] => lang.f(K::TypingOne, &[("a", a)]),
+            [a, b] => lang.f(K::TypingTwo, &[("a", a), ("b", b)]),
+            _ => lang.t(K::TypingMany).to_string(),
+        }
+    };
+    view! {
+        <p class="typing" class:shown=move || !names().is_empty() aria-live="polite">
+            <span class="typing-dots" aria-hidden="true">
+                <i></i>
+                <i></i>
+                <i></i>
+            </span>
+            <span class="typing-text">{text}</span>
+        </p>
+    }
+}
+
+/// The note above an empty direct-message room.
+pub fn private_note(chat: Chat, room: &str) -> Option<String> {
+    let lang = chat.lang.get();
+    match crate::protocol::parse_room(room) {
+        Ok(crate::protocol::RoomKind::Direct(a, b)) => {
+            Some(lang.f(K::PrivateNote, &[("a", a), ("b", b)]))
+        }
+        _ => None,
+    }
+}
+
+/// Why a direct-message room was refused, for a person.
+pub fn refusal(chat: Chat, room: &str) -> &'static str {
+    let me = chat.name.get();
+    if dm_peer(room, me.as_deref()).is_some() {
+        // One of the two members, refused all the same: a guest without the cookie.
+        chat.t(K::GuestDm)
+    } else {
+        chat.t(K::ForbiddenDm)
+    }
+}
+
+#[component]
+fn MenuIcon() -> impl IntoView {
+    view! {
+        <svg class="icon" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+            <path d="M4 6h16M4 12h16M4 18h16" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>
+        </svg>
+    }
+}
+
+#[component]
+fn PeopleIcon() -> impl IntoView {
+    view! {
+        <svg class="icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+            <circle cx="9" cy="8" r="3.5" fill="none" stroke="currentColor" stroke-width="2"/>
+            <path d="M2.5 20c.6-3.6 3.3-5.5 6.5-5.5s5.9 1.9 6.5 5.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>
+            <path d="M16 4.8a3.4 3.4 0 0 1 0 6.4M18.5 14.8c1.6.8 2.7 2.6 3 5.2" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>
+        </svg>
+    }
+}

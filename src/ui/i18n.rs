@@ -1,0 +1,444 @@
+//! English and French: every string a person reads, in one table.
+//!
+//! The language comes from the `causerie_lang` cookie when the person chose
+//! one, else from the browser's preferences (`Accept-Language` on the server,
+//! the same list as `navigator.languages`). The server writes it into
+//! `<html lang>`, and the hydrating page reads it back from there, so the
+//! server's render and the browser's agree.
+
+use crate::protocol::ErrorCode;
+
+/// The cookie that keeps a chosen language, read by the server's render.
+pub const LANG_COOKIE: &str = "causerie_lang";
+
+/// A language of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+impl Lang {
+    /// Every language, in the order the switch lists them.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    /// The BCP 47 code, as in `<html lang>` and the cookie.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    /// The language's own name, for the switch.
+    pub fn endonym(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Fr => "Français",
+        }
+    }
+
+    /// A supported language for a tag such as `fr-CA` or `en`.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Lang::En),
+            "fr" => Some(Lang::Fr),
+            _ => None,
+        }
+    }
+
+    /// The first supported language of a list in preference order.
+    pub fn first_of<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<Lang> {
+        tags.into_iter().find_map(Lang::from_tag)
+    }
+
+    /// The preferred supported language of an `Accept-Language` header
+    /// (`fr-CH, fr;q=0.9, en;q=0.8, *;q=0.5`), weights respected.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(f32, usize, Lang)> = None;
+        for (i, item) in header.split(',').enumerate() {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let Some(lang) = Lang::from_tag(tag) else {
+                continue;
+            };
+            if q <= 0.0 {
+                continue;
+            }
+            // Highest weight wins; among equal weights, the first listed.
+            if best.is_none_or(|(bq, bi, _)| q > bq || (q == bq && i < bi)) {
+                best = Some((q, i, lang));
+            }
+        }
+        best.map(|(_, _, l)| l)
+    }
+
+    /// The language chosen in a `Cookie` header, if any.
+    pub fn from_cookie_header(header: &str) -> Option<Lang> {
+        header
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == LANG_COOKIE)
+            .and_then(|(_, v)| Lang::from_tag(v))
+    }
+
+    /// A string of the table.
+    pub fn t(self, key: K) -> &'static str {
+        let (en, fr) = key.pair();
+        match self {
+            Lang::En => en,
+            Lang::Fr => fr,
+        }
+    }
+
+    /// A string of the table with `{name}` placeholders filled in.
+    pub fn f(self, key: K, args: &[(&str, &str)]) -> String {
+        let mut s = self.t(key).to_string();
+        for (name, value) in args {
+            s = s.replace(&format!("{{{name}}}"), value);
+        }
+        s
+    }
+
+    /// `one` for a count of 1 (and 0 in French), `many` otherwise, with `{n}` filled in.
+    pub fn plural(self, n: usize, one: K, many: K) -> String {
+        let singular = match self {
+            Lang::En => n == 1,
+            Lang::Fr => n <= 1,
+        };
+        self.f(if singular { one } else { many }, &[("n", &n.to_string())])
+    }
+
+    /// What an error code means, for a person.
+    pub fn error(self, code: ErrorCode) -> &'static str {
+        self.t(match code {
+            ErrorCode::BadRequest => K::ErrBadRequest,
+            ErrorCode::TooLarge => K::ErrTooLarge,
+            ErrorCode::RateLimited => K::ErrRateLimited,
+            ErrorCode::NotJoined => K::ErrNotJoined,
+            ErrorCode::Forbidden => K::ErrForbidden,
+            ErrorCode::Unauthorized => K::ErrUnauthorized,
+            ErrorCode::BadName => K::NameTaken,
+            ErrorCode::Unavailable => K::ErrUnavailable,
+            ErrorCode::NotFound => K::ErrNotFound,
+        })
+    }
+
+    /// Month names, January first.
+    pub fn months(self) -> [&'static str; 12] {
+        match self {
+            Lang::En => [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ],
+            Lang::Fr => [
+                "janvier",
+                "février",
+                "mars",
+                "avril",
+                "mai",
+                "juin",
+                "juillet",
+                "août",
+                "septembre",
+                "octobre",
+                "novembre",
+                "décembre",
+            ],
+        }
+    }
+
+    /// Weekday names, Monday first.
+    pub fn weekdays(self) -> [&'static str; 7] {
+        match self {
+            Lang::En => [
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+            ],
+            Lang::Fr => [
+                "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+            ],
+        }
+    }
+}
+
+macro_rules! table {
+    ($($key:ident => $en:expr, $fr:expr;)*) => {
+        /// The keys of the string table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum K { $($key),* }
+
+        impl K {
+            /// (English, French).
+            fn pair(self) -> (&'static str, &'static str) {
+                match self { $(K::$key => ($en, $fr)),* }
+            }
+        }
+
+        #[cfg(test)]
+        const ALL_KEYS: &[K] = &[$(K::$key),*];
+    };
+}
+
+// French typography: a no-break space (\u{a0}) before : ; ! ?
+table! {
+    Rooms => "Rooms", "Salons";
+    DirectMessages => "Direct messages", "Messages privés";
+    NoDirectMessages => "Pick someone in the online list to write to them privately.",
+        "Choisissez quelqu’un dans la liste des personnes en ligne pour lui écrire en privé.";
+    JoinRoomLabel => "Join or create a room", "Rejoindre ou créer un salon";
+    JoinRoomPlaceholder => "room-name", "nom-du-salon";
+    JoinRoomButton => "Join", "Rejoindre";
+    RoomNameInvalid => "A room name is 1 to 64 lower-case letters, digits, - and _.",
+        "Un nom de salon compte 1 à 64 lettres minuscules, chiffres, - et _.";
+    LeaveRoom => "Leave {room}", "Quitter {room}";
+    Online => "Online", "En ligne";
+    NOnline => "{n} online", "{n} en ligne";
+    You => "you", "vous";
+    YouAre => "You are {name}", "Vous êtes {name}";
+    MessageTo => "Send a direct message to {name}", "Envoyer un message privé à {name}";
+    StatusOffline => "Offline", "Hors ligne";
+    StatusConnecting => "Connecting…", "Connexion…";
+    StatusConnected => "Connected", "Connecté";
+    StatusReconnecting => "Reconnecting…", "Reconnexion…";
+    Dismiss => "Dismiss", "Fermer";
+    TypingOne => "{a} is typing…", "{a} écrit…";
+    TypingTwo => "{a} and {b} are typing…", "{a} et {b} écrivent…";
+    TypingMany => "Several people are typing…", "Plusieurs personnes écrivent…";
+    Loading => "Loading…", "Chargement…";
+    LoadOlder => "Load older messages", "Charger les messages précédents";
+    MessagesIn => "Messages in {room}", "Messages dans {room}";
+    Empty => "No messages yet. Say hello!", "Pas encore de message. Dites bonjour\u{a0}!";
+    NewMessagesOne => "{n} new message", "{n} nouveau message";
+    NewMessagesMany => "{n} new messages", "{n} nouveaux messages";
+    JumpNewest => "Jump to the newest", "Aller aux derniers messages";
+    UnreadOne => "{n} unread message", "{n} message non lu";
+    UnreadMany => "{n} unread messages", "{n} messages non lus";
+    Sending => "Sending…", "Envoi…";
+    NotSent => "Not sent:", "Non envoyé\u{a0}:";
+    Retry => "Retry", "Réessayer";
+    MessageLabel => "Message", "Message";
+    MessagePlaceholder => "Message {room}", "Écrire dans {room}";
+    ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears.",
+        "Entrée envoie, Maj+Entrée ajoute une ligne, Échap efface.";
+    Send => "Send", "Envoyer";
+    SignIn => "Sign in", "Se connecter";
+    Account => "Account", "Compte";
+    TooLong => "Messages are at most {n} characters.", "Un message compte au plus {n} caractères.";
+    PickNickname => "Pick a nickname to join the conversation",
+        "Choisissez un pseudo pour rejoindre la conversation";
+    NicknamePlaceholder => "e.g. alice", "p. ex. alice";
+    JoinChat => "Join chat", "Entrer";
+    NameInvalid => "A nickname is 1 to 32 letters, digits, _, - and .",
+        "Un pseudo compte 1 à 32 lettres, chiffres, _, - et .";
+    NameTaken => "This nickname is taken; pick another.",
+        "Ce pseudo est déjà pris\u{a0}; choisissez-en un autre.";
+    ErrForbidden => "You cannot see this conversation.", "Vous ne pouvez pas voir cette conversation.";
+    ForbiddenDm => "This conversation is private: only its two members can read it.",
+        "Cette conversation est privée\u{a0}: seuls ses deux membres peuvent la lire.";
+    GuestDm => "Direct messages need an account, or a browser that keeps your guest name (cookies on).",
+        "Les messages privés demandent un compte, ou un navigateur qui garde votre pseudo d’invité (cookies activés).";
+    PrivateNote => "A private conversation between {a} and {b}.",
+        "Une conversation privée entre {a} et {b}.";
+    ErrRateLimited => "You are sending too fast; wait a moment.",
+        "Vous envoyez trop vite\u{a0}; patientez un instant.";
+    ErrTooLarge => "That message is too long.", "Ce message est trop long.";
+    ErrUnavailable => "The server cannot store messages right now; try again.",
+        "Le serveur ne peut pas enregistrer de message pour l’instant\u{a0}; réessayez.";
+    ErrNotJoined => "You are not in this room yet.", "Vous n’êtes pas encore dans ce salon.";
+    ErrBadRequest => "The server did not understand that request.",
+        "Le serveur n’a pas compris cette demande.";
+    ErrUnauthorized => "The server did not accept your session.",
+        "Le serveur n’a pas accepté votre session.";
+    ErrNotFound => "Not found.", "Introuvable.";
+    BadRoom => "There is no room by that name: a room name is 1 to 64 lower-case letters, digits, - and _.",
+        "Aucun salon de ce nom\u{a0}: un nom de salon compte 1 à 64 lettres minuscules, chiffres, - et _.";
+    HistoryUnavailable => "History is unavailable right now.",
+        "L’historique est indisponible pour le moment.";
+    OpenMenu => "Rooms", "Salons";
+    ShowPeople => "Who is online", "Qui est en ligne";
+    Close => "Close", "Fermer";
+    Language => "Language", "Langue";
+    Today => "Today", "Aujourd’hui";
+    Yesterday => "Yesterday", "Hier";
+    NotFoundPage => "Page not found.", "Page introuvable.";
+    NewMessageIn => "{author} in {room}: {body}", "{author} dans {room}\u{a0}: {body}";
+    SkipToComposer => "Skip to the message box", "Aller à la zone de saisie";
+    Private => "Private conversation", "Conversation privée";
+}
+
+/// The language of this request: the cookie, else `Accept-Language`, else English.
+#[cfg(feature = "ssr")]
+pub fn request_lang() -> Lang {
+    use axum::http::header;
+    use axum::http::request::Parts;
+    use leptos::prelude::use_context;
+    let Some(parts) = use_context::<Parts>() else {
+        return Lang::default();
+    };
+    let cookie = parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(Lang::from_cookie_header);
+    cookie
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+/// The language the server rendered the page in (`<html lang>`).
+#[cfg(feature = "hydrate")]
+pub fn document_lang() -> Lang {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+        .and_then(|e| e.get_attribute("lang"))
+        .and_then(|l| Lang::from_tag(&l))
+        .unwrap_or_default()
+}
+
+/// The language of `navigator.languages`, when the person never chose one.
+#[cfg(feature = "hydrate")]
+pub fn browser_lang() -> Option<Lang> {
+    let nav = web_sys::window()?.navigator();
+    let tags: Vec<String> = nav
+        .languages()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect();
+    Lang::first_of(tags.iter().map(String::as_str))
+}
+
+/// Whether the person chose a language (the cookie is set).
+#[cfg(feature = "hydrate")]
+pub fn chosen_lang() -> Option<Lang> {
+    use wasm_bindgen::JsCast;
+    let doc = web_sys::window()?
+        .document()?
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()?;
+    Lang::from_cookie_header(&doc.cookie().ok()?)
+}
+
+/// Remembers a choice for the server's next render, and tells the document.
+pub fn choose(lang: Lang) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            if let Some(el) = doc.document_element() {
+                let _ = el.set_attribute("lang", lang.code());
+            }
+            if let Ok(html) = doc.dyn_into::<web_sys::HtmlDocument>() {
+                let _ = html.set_cookie(&format!(
+                    "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                    lang.code()
+                ));
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = lang;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language() {
+        assert_eq!(Lang::from_accept_language("fr-FR"), Some(Lang::Fr));
+        assert_eq!(
+            Lang::from_accept_language("de-DE,de;q=0.9,fr;q=0.8,en;q=0.7"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.5, fr-CA;q=0.9"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(
+            Lang::from_accept_language("en-US,en;q=0.9,fr;q=0.8"),
+            Some(Lang::En)
+        );
+        assert_eq!(Lang::from_accept_language("fr;q=0, en"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("de, *;q=0.1"), None);
+        assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn cookie_and_tags() {
+        assert_eq!(
+            Lang::from_cookie_header("causerie_guest=abc; causerie_lang=fr"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(Lang::from_cookie_header("causerie_lang=xx"), None);
+        assert_eq!(Lang::first_of(["de", "fr-BE", "en"]), Some(Lang::Fr));
+    }
+
+    #[test]
+    fn every_key_is_translated() {
+        for k in ALL_KEYS {
+            let (en, fr) = k.pair();
+            assert!(!en.is_empty() && !fr.is_empty(), "{k:?}");
+            // The same placeholders on both sides.
+            let holes = |s: &str| {
+                let mut v: Vec<String> = s
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_string()))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(holes(en), holes(fr), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn plurals_and_fill() {
+        assert_eq!(
+            Lang::En.plural(1, K::NewMessagesOne, K::NewMessagesMany),
+            "1 new message"
+        );
+        assert_eq!(
+            Lang::En.plural(3, K::NewMessagesOne, K::NewMessagesMany),
+            "3 new messages"
+        );
+        assert_eq!(
+            Lang::Fr.plural(0, K::UnreadOne, K::UnreadMany),
+            "0 message non lu"
+        );
+        assert_eq!(
+            Lang::Fr.f(K::TypingTwo, &[("a", "alice"), ("b", "bob")]),
+            "alice et bob écrivent…"
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! The conversation: day separators, messages grouped by author, links,
+//! pending and failed sends, scroll-back at the top, and staying at the
+//! bottom as messages arrive unless the reader scrolled up.
+
+use super::chat::{private_note, refusal};
+use super::i18n::K;
+use super::snapshot::SnapProblem;
+use super::state::{Access, Chat, Delivery, Line, is_dm, room_label};
+use super::text::{Piece, pieces};
+use super::time;
+use leptos::html;
+use leptos::prelude::*;
+
+/// How close to the bottom (px) still counts as at the bottom.
+const BOTTOM_SLACK: i32 = 40;
+/// How close to the top (px) asks for older messages.
+const TOP_SLACK: i32 = 200;
+
+/// Consecutive messages of one author in the same ten minutes share a header.
+fn same_group(prev: &Line, line: &Line) -> bool {
+    prev.author == line.author
+        && match (&prev.ts, &line.ts) {
+            (Some(a), Some(b)) => a.get(0..15) == b.get(0..15),
+            _ => true,
+        }
+}
+
+/// A stable hue for an author's name.
+pub fn hue(name: &str) -> u32 {
+    name.bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 360
+}
+
+/// The first letter of a name, for its avatar.
+pub fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+/// A row of the list: the line, whether it continues a group, and the day
+/// separator above it.
+type Row = (Line, bool, Option<String>);
+
+/// The message list of the room in view.
+#[component]
+pub fn MessageList() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let scroller = NodeRef::<html::Div>::new();
+    let at_bottom = RwSignal::new(true);
+    // Messages that arrived below while the reader was scrolled up.
+    let unseen = RwSignal::new(0usize);
+    let last_height = StoredValue::new(0i32);
+    // (room, first id, last id) at the last look.
+    let seen = StoredValue::new((String::new(), None::<i64>, None::<i64>));
+
+    let rows = move || -> Vec<Row> {
+        let room = chat.here();
+        let local = chat.hydrated.get();
+        let lang = chat.lang.get();
+        let today = time::today_if(local);
+        room.lines.with(|ls| {
+            let mut prev_day = None;
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let day = l.ts.as_deref().and_then(|ts| time::day(ts, local));
+                    let sep = match day {
+                        Some(d) if Some(d) != prev_day => {
+                            prev_day = Some(d);
+                            Some(time::day_label(d, today, lang))
+                        }
+                        _ => None,
+                    };
+                    let cont = sep.is_none() && i > 0 && same_group(&ls[i - 1], l);
+                    (l.clone(), cont, sep)
+                })
+                .collect()
+        })
+    };
+
+    // Keep the newest message in view unless the reader scrolled up; keep
+    // the same messages in view when older ones come in above.
+    Effect::new(move |_| {
+        let room = chat.here();
+        let name = room.name();
+        let (first, last, own_pending) = room.lines.with(|ls| {
+            (
+                ls.iter().find_map(|l| l.id),
+                ls.iter().rev().find_map(|l| l.id),
+                ls.last().is_some_and(|l| l.delivery == Delivery::Pending),
+            )
+        });
+        scroller.track();
+        // Measure once the list shows the new lines: after the DOM update.
+        request_animation_frame(move || {
+            // The list may be gone (another room) by the next frame.
+            let Some(Some(el)) = scroller.try_get_untracked() else {
+                return;
+            };
+            let Some((prev_room, prev_first, prev_last)) = seen.try_get_value() else {
+                return;
+            };
+            if prev_room != name {
+                at_bottom.set(true);
+                unseen.set(0);
+                el.set_scroll_top(el.scroll_height());
+            } else if prev_first.is_some() && first != prev_first && last == prev_last {
+                // Older messages came in above: keep the same ones in view.
+                let grown = el.scroll_height() - last_height.get_value();
+                el.set_scroll_top(el.scroll_top() + grown);
+            } else if at_bottom.get_untracked() || own_pending {
+                el.set_scroll_top(el.scroll_height());
+                at_bottom.set(true);
+            } else if last != prev_last {
+                let new = room.lines.with_untracked(|ls| {
+                    ls.iter()
+                        .filter(|l| l.id.is_some_and(|id| prev_last.is_none_or(|p| id > p)))
+                        .count()
+                });
+                unseen.update(|n| *n += new);
+            }
+            last_height.set_value(el.scroll_height());
+            seen.set_value((name, first, last));
+        });
+    });
+
+    let to_bottom = move || {
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        at_bottom.set(true);
+        unseen.set(0);
+    };
+
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < BOTTOM_SLACK;
+        if bottom != at_bottom.get_untracked() {
+            at_bottom.set(bottom);
+        }
+        if bottom && unseen.get_untracked() > 0 {
+            unseen.set(0);
+        }
+        last_height.set_value(el.scroll_height());
+        if el.scroll_top() < TOP_SLACK {
+            chat.load_older(chat.here_untracked());
+        }
+    };
+
+    let jump_label = move || {
+        let lang = chat.lang.get();
+        match unseen.get() {
+            0 => lang.t(K::JumpNewest).to_string(),
+            n => lang.plural(n, K::NewMessagesOne, K::NewMessagesMany),
+        }
+    };
+
+    view! {
+        <div class="scroller" node_ref=scroller on:scroll=on_scroll>
+            <TopOfRoom/>
+            {move || {
+                // A fresh list per room: screen readers announce what is
+                // added to a log, not a whole room shown anew.
+                let name = chat.current.get();
+                let label = move || {
+                    chat.lang
+                        .get()
+                        .f(K::MessagesIn, &[("room", &room_label(&name, chat.name.get().as_deref()))])
+                };
+                view! {
+                    <div
+                        class="log"
+                        role="log"
+                        aria-label=label
+                        aria-busy=move || chat.here().loading_older.get().to_string()
+                    >
+                        <ol class="messages">
+                            <For
+                                each=rows
+                                key=|(l, cont, day)| format!("{}|{:?}|{}|{:?}", l.key(), l.delivery, cont, day)
+                                children=move |(line, cont, day)| view! { <MessageRow line cont day/> }
+                            />
+                        </ol>
+                    </div>
+                }
+            }}
+            <EmptyRoom/>
+        </div>
+        <Show when=move || !at_bottom.get()>
+            <button class="jump" class=("has-new", move || unseen.get() > 0) on:click=move |_| to_bottom()>
+                <span aria-hidden="true">"↓ "</span>
+                {jump_label}
+            </button>
+        </Show>
+    }
+}
+
+/// Above the messages: why the room cannot be shown, the button for older
+/// messages, or the beginning of a private conversation.
+#[component]
+fn TopOfRoom() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    move || {
+        let room = chat.here();
+        let name = room.name();
+        if let Some(p) = room.problem.get() {
+            let text = chat.t(match p {
+                SnapProblem::BadRoom => K::BadRoom,
+                SnapProblem::Unavailable => K::HistoryUnavailable,
+            });
+            return view! { <p class="problem" role="alert">{text}</p> }.into_any();
+        }
+        match room.access.get() {
+            Access::Refused => {
+                return view! {
+                    <div class="problem refused" role="alert">
+                        <p class="problem-title">{chat.t(K::Private)}</p>
+                        <p>{refusal(chat, &name)}</p>
+                    </div>
+                }
+                .into_any();
+            }
+            _ if room.more.get() => {
+                let label = move || {
+                    chat.t(if room.loading_older.get() {
+                        K::Loading
+                    } else {
+                        K::LoadOlder
+                    })
+                };
+                return view! {
+                    <button class="older" on:click=move |_| chat.load_older(room)>
+                        {label}
+                    </button>
+                }
+                .into_any();
+            }
+            _ => {}
+        }
+        match private_note(chat, &name) {
+            Some(note) => view! {
+                <div class="dm-intro">
+                    <p class="problem-title">{chat.t(K::Private)}</p>
+                    <p>{note}</p>
+                </div>
+            }
+            .into_any(),
+            None => ().into_any(),
+        }
+    }
+}
+
+/// "No messages yet", or "Loading…" while the room's lines are not known.
+#[component]
+fn EmptyRoom() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    move || {
+        let room = chat.here();
+        let name = room.name();
+        let access = room.access.get();
+        if room.problem.get().is_some()
+            || access == Access::Refused
+            || !room.lines.with(Vec::is_empty)
+        {
+            return ().into_any();
+        }
+        if is_dm(&name) {
+            // The private note says what the room is.
+            return ().into_any();
+        }
+        if room.loaded.get() {
+            view! { <p class="empty">{chat.t(K::Empty)}</p> }.into_any()
+        } else {
+            view! { <p class="loading">{chat.t(K::Loading)}</p> }.into_any()
+        }
+    }
+}
+
+/// One message.
+#[component]
+fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let room = chat.here_untracked();
+    let class = match (&line.delivery, cont) {
+        (Delivery::Pending, true) => "msg cont pending",
+        (Delivery::Pending, false) => "msg pending",
+        (Delivery::Failed(_), true) => "msg cont failed",
+        (Delivery::Failed(_), false) => "msg failed",
+        (Delivery::Stored, true) => "msg cont",
+        (Delivery::Stored, false) => "msg",
+    };
+    let ts = line.ts.clone().unwrap_or_default();
+    let ts_title = time::full(&ts);
+    let ts_attr = ts.clone();
+    let clock = move || time::clock(&ts, chat.hydrated.get());
+    let style = format!("--hue:{}", hue(&line.author));
+    let failed = match &line.delivery {
+        Delivery::Failed(code) => Some(*code),
+        _ => None,
+    };
+    let nonce = line.nonce.clone();
+    let retry = move |_| {
+        if let Some(n) = nonce.as_deref() {
+            chat.retry(room, n);
+        }
+    };
+    let body = pieces(&line.body)
+        .into_iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.into_any(),
+            Piece::Link(url) => {
+                let href = url.clone();
+                view! {
+                    <a href=href rel="noopener noreferrer nofollow" target="_blank">
+                        {url}
+                    </a>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    let time_el = view! {
+        <time datetime=ts_attr title=ts_title>
+            {clock}
+        </time>
+    };
+    let (head, side) = if cont {
+        (None, Some(time_el))
+    } else {
+        (
+            Some(view! {
+                <div class="meta">
+                    <span class="author">{line.author.clone()}</span>
+                    {time_el}
+                </div>
+            }),
+            None,
+        )
+    };
+    view! {
+        <li class=class data-id=line.id.map(|i| i.to_string()) style=style>
+            {day.map(|d| view! { <p class="day"><span>{d}</span></p> })}
+            <div class="msg-row">
+                <div class="gutter">
+                    {(!cont).then(|| view! { <span class="avatar" aria-hidden="true">{initial(&line.author)}</span> })}
+                    {side}
+                </div>
+                <div class="msg-main">
+                    {head}
+                    <p class="text">{body}</p>
+                    {(line.delivery == Delivery::Pending)
+                        .then(|| view! { <span class="state">{chat.tr(K::Sending)}</span> })}
+                    {failed.map(|code| view! {
+                        <p class="state error">
+                            {chat.tr(K::NotSent)} " "
+                            {move || chat.lang.get().error(code)} " "
+                            <button class="link" on:click=retry>{chat.tr(K::Retry)}</button>
+                        </p>
+                    })}
+                </div>
+            </div>
+        </li>
+    }
+}

@@ -1,0 +1,64 @@
+//! A guest picks a nickname, remembered in this browser.
+
+use super::i18n::K;
+use super::prefs::{self, NAME_KEY};
+use super::state::Chat;
+use crate::protocol::validate_name;
+use leptos::prelude::*;
+
+/// The nickname this browser remembers.
+pub fn remembered() -> Option<String> {
+    prefs::get(NAME_KEY).filter(|n| validate_name(n).is_ok())
+}
+
+/// Asks for a nickname before chatting.
+#[component]
+pub fn NicknameForm() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let value = RwSignal::new(String::new());
+    let local_error = RwSignal::new(None::<K>);
+    let error = move || {
+        let lang = chat.lang.get();
+        local_error
+            .get()
+            .map(|k| lang.t(k))
+            .or_else(|| chat.name_error.get().map(|c| lang.error(c)))
+    };
+    view! {
+        <form
+            class="nickname"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                let name = value.get_untracked().trim().to_string();
+                match validate_name(&name) {
+                    Ok(()) => {
+                        local_error.set(None);
+                        chat.name_error.set(None);
+                        prefs::set(NAME_KEY, &name);
+                        chat.name.set(Some(name));
+                    }
+                    Err(_) => local_error.set(Some(K::NameInvalid)),
+                }
+            }
+        >
+            <label for="nickname">{chat.tr(K::PickNickname)}</label>
+            <div class="row">
+                <input
+                    id="nickname"
+                    name="nickname"
+                    autocomplete="nickname"
+                    maxlength="32"
+                    placeholder=chat.tr(K::NicknamePlaceholder)
+                    aria-invalid=move || error().is_some().to_string()
+                    aria-describedby="nickname-error"
+                    prop:value=move || value.get()
+                    on:input=move |ev| value.set(event_target_value(&ev))
+                />
+                <button type="submit">{chat.tr(K::JoinChat)}</button>
+            </div>
+            <p id="nickname-error" class="hint error" role="alert">
+                {error}
+            </p>
+        </form>
+    }
+}

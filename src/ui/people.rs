@@ -1,0 +1,108 @@
+//! Who is online in the room in view; picking someone opens a direct
+//! conversation with them.
+
+use super::chat::WithSnapshot;
+use super::i18n::K;
+use super::messages::{hue, initial};
+use super::sidebar::room_href;
+use super::state::{Chat, dm_peer};
+use crate::protocol::dm_room;
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+/// The aside with the online list.
+#[component]
+pub fn People() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <aside id="people" class="people" aria-labelledby="people-title">
+            <div class="people-head">
+                <h2 class="section-title" id="people-title">{chat.tr(K::Online)}</h2>
+                <button
+                    class="icon-btn close-btn"
+                    aria-label=chat.tr(K::Close)
+                    on:click=move |_| chat.people_open.set(false)
+                >
+                    "×"
+                </button>
+            </div>
+            <WithSnapshot>
+                <PeopleList/>
+            </WithSnapshot>
+        </aside>
+    }
+}
+
+#[component]
+fn PeopleList() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let people = move || chat.here().online.get();
+    view! {
+        <ul class="people-list">
+            <For each=people key=|n| n.clone() let:name>
+                <Person name/>
+            </For>
+        </ul>
+    }
+}
+
+#[component]
+fn Person(name: String) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let navigate = use_navigate();
+    // Plain strings, not stored values: the row's closures may run once
+    // more while the row is being removed.
+    let style = format!("--hue:{}", hue(&name));
+    let avatar = initial(&name);
+    let who = name.clone();
+    let is_me = move || chat.name.get().as_deref() == Some(who.as_str());
+    // A DM button for everyone but me, when I have a name, outside their DM with me.
+    let who = name.clone();
+    let can_dm = move || {
+        let me = chat.name.get();
+        me.is_some()
+            && me.as_deref() != Some(who.as_str())
+            && dm_peer(&chat.current.get(), me.as_deref()).as_deref() != Some(who.as_str())
+    };
+    let who = name.clone();
+    let open_dm = move |_| {
+        let Some(me) = chat.name.get_untracked() else {
+            return;
+        };
+        let room = dm_room(&me, &who);
+        chat.people_open.set(false);
+        navigate(&room_href(&room), Default::default());
+    };
+    let who = name.clone();
+    let label = move || chat.lang.get().f(K::MessageTo, &[("name", &who)]);
+    let static_view = {
+        let name = name.clone();
+        let avatar = avatar.clone();
+        move || {
+            let is_me = is_me.clone();
+            view! {
+                <span class="person-static">
+                    <span class="avatar small" aria-hidden="true">{avatar.clone()}</span>
+                    <span class="person-name">{name.clone()}</span>
+                    <Show when=is_me>
+                        <span class="you">"(" {chat.tr(K::You)} ")"</span>
+                    </Show>
+                </span>
+            }
+        }
+    };
+    view! {
+        <li class="person" style=style>
+            <Show when=can_dm fallback=static_view>
+                <button class="person-btn" aria-label=label.clone() title=label.clone() on:click=open_dm.clone()>
+                    <span class="avatar small" aria-hidden="true">{avatar.clone()}</span>
+                    <span class="person-name">{name.clone()}</span>
+                    <svg class="icon dm-icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+                        <path d="M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.6c-.5.4-1.3.1-1.3-.6V16A2.5 2.5 0 0 1 4 13.5z" fill="none" stroke="currentColor" stroke-width="1.8"/>
+                    </svg>
+                </button>
+            </Show>
+            <span class="dot" aria-hidden="true"></span>
+        </li>
+    }
+}
