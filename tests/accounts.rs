@@ -1,0 +1,338 @@
+//! Accounts over real HTTP and WebSocket: register, sign in with the session
+//! cookie, CSRF checks, API tokens created, used and revoked, and guests
+//! kept off registered names.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A browser-like visitor: keeps the session cookie between requests.
+struct Visitor<'a> {
+    server: &'a Server,
+    cookie: Option<String>,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(server: &'a Server) -> Self {
+        Visitor {
+            server,
+            cookie: None,
+        }
+    }
+
+    fn keep_cookie(&mut self, res: &reqwest::Response) {
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap_or("");
+            if let Some(pair) = v.split(';').next()
+                && pair.starts_with("causerie_session=")
+            {
+                self.cookie = Some(pair.to_string());
+            }
+        }
+    }
+
+    /// Calls a server function with a form body; (status, body text).
+    async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut req = self
+            .server
+            .http()
+            .post(self.server.url(&format!("/_sfn/{endpoint}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(serde_urlencoded(form));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.expect("server function call");
+        self.keep_cookie(&res);
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
+    async fn csrf(&mut self) -> String {
+        let (status, body) = self.call("whoami", &[]).await;
+        assert_eq!(status, 200, "whoami: {body}");
+        let me: Value = serde_json::from_str(&body).expect("whoami JSON");
+        me["csrf"].as_str().expect("csrf").to_string()
+    }
+
+    async fn whoami(&mut self) -> Value {
+        let (_, body) = self.call("whoami", &[]).await;
+        serde_json::from_str(&body).expect("whoami JSON")
+    }
+
+    async fn ws(&self) -> Client {
+        let cookie = self.cookie.clone().unwrap_or_default();
+        self.server
+            .ws_connect_with(&[("Cookie", cookie.as_str())])
+            .await
+            .expect("websocket")
+    }
+}
+
+fn serde_urlencoded(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_sign_in_chat_and_sign_out() {
+    let s = Server::start().await;
+    let mut v = Visitor::new(&s);
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call(
+            "register",
+            &[
+                ("name", "alice"),
+                ("password", "correct horse"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(status < 400, "register: {status} {body}");
+    assert_eq!(v.whoami().await["name"], "alice");
+
+    // The session cookie is enough on the WebSocket: hello without a name.
+    let mut ws = v.ws().await;
+    ws.send_json(json!({"type":"hello"})).await;
+    let w = ws.expect_type("welcome").await;
+    assert_eq!(w["user"], json!({"name":"alice","guest":false}));
+    ws.join("general").await;
+    let ack = ws.send_msg("general", "signed in", "a-1").await;
+    assert_eq!(ack["type"], "ack");
+    let page = s.api_messages("general", "").await;
+    assert_eq!(page["messages"][0]["author"], "alice");
+
+    // Signing out ends the session: the same cookie is no longer anyone.
+    let csrf = v.csrf().await;
+    let (status, body) = v.call("logout", &[("csrf", &csrf)]).await;
+    assert!(status < 400, "logout: {status} {body}");
+    let mut ws = v.ws().await;
+    ws.send_json(json!({"type":"hello"})).await;
+    ws.expect_error("unauthorized").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_checks_the_password_and_rotates_the_session() {
+    let s = Server::start().await;
+    let mut a = Visitor::new(&s);
+    let csrf = a.csrf().await;
+    a.call(
+        "register",
+        &[
+            ("name", "bob"),
+            ("password", "s3cret-pass"),
+            ("csrf", &csrf),
+        ],
+    )
+    .await;
+
+    let mut b = Visitor::new(&s);
+    let csrf = b.csrf().await;
+    let before = b.cookie.clone();
+    let (status, body) = b
+        .call(
+            "login",
+            &[("name", "bob"), ("password", "wrong-pass"), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status >= 400, "a wrong password must fail: {status} {body}");
+    assert!(body.contains("wrong name or password"), "{body}");
+    assert_eq!(b.whoami().await["name"], Value::Null);
+
+    let (status, body) = b
+        .call(
+            "login",
+            &[
+                ("name", "BOB"),
+                ("password", "s3cret-pass"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(status < 400, "login: {status} {body}");
+    assert_eq!(b.whoami().await["name"], "bob");
+    assert_ne!(b.cookie, before, "the session id changes at sign-in");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_changes_need_the_csrf_token_and_our_origin() {
+    let s = Server::start().await;
+    let mut v = Visitor::new(&s);
+    v.csrf().await;
+    let (status, body) = v
+        .call(
+            "register",
+            &[
+                ("name", "mallory"),
+                ("password", "password1"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert!(status >= 400, "{status} {body}");
+    assert!(body.contains("expired"), "{body}");
+    assert_eq!(v.whoami().await["name"], Value::Null);
+
+    let csrf = v.csrf().await;
+    let res = s
+        .http()
+        .post(s.url("/_sfn/register"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "http://evil.example")
+        .header("cookie", v.cookie.clone().unwrap_or_default())
+        .body(serde_urlencoded(&[
+            ("name", "mallory"),
+            ("password", "password1"),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert_eq!(v.whoami().await["name"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guests_cannot_take_registered_names_and_names_are_kept() {
+    let s = Server::start().await;
+    let mut v = Visitor::new(&s);
+    let csrf = v.csrf().await;
+    v.call(
+        "register",
+        &[
+            ("name", "carol"),
+            ("password", "password1"),
+            ("csrf", &csrf),
+        ],
+    )
+    .await;
+    let mut g = s.client().await;
+    g.send_json(json!({"type":"hello","name":"Carol"})).await;
+    g.expect_error("bad_name").await;
+
+    // A browser's guest name stays with that browser after it leaves.
+    let mut first = s
+        .ws_connect_with(&[("Cookie", "causerie_guest=browser-one")])
+        .await
+        .unwrap();
+    first.hello("dave").await;
+    first.close().await;
+    let mut other = s
+        .ws_connect_with(&[("Cookie", "causerie_guest=browser-two")])
+        .await
+        .unwrap();
+    other.send_json(json!({"type":"hello","name":"dave"})).await;
+    other.expect_error("bad_name").await;
+    let mut again = s
+        .ws_connect_with(&[("Cookie", "causerie_guest=browser-one")])
+        .await
+        .unwrap();
+    let w = again.hello("dave").await;
+    assert_eq!(w["user"]["guest"], true);
+
+    // And registration cannot take a name a guest holds online.
+    let mut r = Visitor::new(&s);
+    let csrf = r.csrf().await;
+    let (status, body) = r
+        .call(
+            "register",
+            &[("name", "dave"), ("password", "password1"), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status >= 400 && body.contains("taken"), "{status} {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_are_created_used_and_revoked() {
+    let s = Server::start().await;
+    let mut v = Visitor::new(&s);
+    let csrf = v.csrf().await;
+    v.call(
+        "register",
+        &[("name", "erin"), ("password", "password1"), ("csrf", &csrf)],
+    )
+    .await;
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call("create_token", &[("label", "deploy bot"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("cz_") && token.len() > 40, "{token}");
+
+    // The token posts over HTTP and says hello on the WebSocket.
+    let (status, msg) = s
+        .api_post("general", Some(&token), &json!({"body":"from a script"}))
+        .await;
+    assert_eq!(status, 201, "{msg}");
+    assert_eq!(msg["author"], "erin");
+    let mut ws = s.client().await;
+    ws.send_json(json!({"type":"hello","token":token})).await;
+    let w = ws.expect_type("welcome").await;
+    assert_eq!(w["user"]["name"], "erin");
+
+    // Only its hash is stored.
+    let db = std::fs::read(s.db_path()).unwrap_or_default();
+    let wal = std::fs::read(format!("{}-wal", s.db_path().display())).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token itself must not be stored"
+        );
+    }
+
+    let (_, body) = v.call("list_tokens", &[]).await;
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let id = list[0]["id"].as_i64().unwrap().to_string();
+    let (status, body) = v
+        .call("revoke_token", &[("id", &id), ("csrf", &csrf)])
+        .await;
+    assert!(status < 400, "{body}");
+
+    let (status, err) = s
+        .api_post("general", Some(&token), &json!({"body":"after revoking"}))
+        .await;
+    assert_eq!(status, 401, "{err}");
+    assert_eq!(err["error"]["code"], "unauthorized");
+    let mut ws = s.client().await;
+    ws.send_json(json!({"type":"hello","token":token})).await;
+    ws.expect_error("unauthorized").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_per_address_are_capped() {
+    let s = Server::start_with(ServerOpts::new().env("CAUSERIE_CONNECTIONS_PER_IP", 3)).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(s.client().await);
+    }
+    let refused = s.ws_connect(None).await;
+    assert!(
+        refused.is_err(),
+        "a fourth connection from one address is refused"
+    );
+    drop(open.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        s.ws_connect(None).await.is_ok(),
+        "a slot frees when one closes"
+    );
+}
