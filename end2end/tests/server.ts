@@ -1,0 +1,63 @@
+// Starts the real release server on a free port with its own SQLite file.
+import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const binary = process.env.CAUSERIE_BIN || path.join(root, 'target', 'release', 'causerie');
+
+export class Server {
+  url = '';
+  private child?: ChildProcess;
+  readonly dir = mkdtempSync(path.join(tmpdir(), 'causerie-e2e-'));
+  private port = 0;
+
+  constructor(private env: Record<string, string> = {}) {}
+
+  /** Starts (or restarts on the same port and database). */
+  async start(): Promise<void> {
+    const addr = `127.0.0.1:${this.port}`;
+    const child = spawn(binary, [], {
+      cwd: this.dir,
+      env: {
+        ...process.env,
+        CAUSERIE_ADDR: addr,
+        DATABASE_URL: `sqlite://${path.join(this.dir, 'chat.db')}`,
+        LEPTOS_SITE_ROOT: process.env.CAUSERIE_SITE_ROOT || path.join(root, 'target', 'site'),
+        LEPTOS_OUTPUT_NAME: 'causerie',
+        RUST_LOG: 'info',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.url = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${seen}`)), 20_000);
+      const onData = (chunk: Buffer) => {
+        // CAUSERIE_E2E_LOG=1 shows the server's log with the test's.
+        if (process.env.CAUSERIE_E2E_LOG) process.stdout.write(chunk);
+        seen += chunk.toString();
+        const m = seen.match(/listening on (http:\/\/[\d.]+:\d+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${seen}`)));
+    });
+    this.port = Number(new URL(this.url).port);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}
