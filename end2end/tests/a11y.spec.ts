@@ -30,6 +30,8 @@ async function scan(page: Page, what: string) {
 }
 
 test('the main pages have no serious accessibility problem', async ({ browser }) => {
+  // Six axe scans and five browser contexts: slow on a busy 2-core machine.
+  test.setTimeout(180_000);
   await post(server, 'general', 'Welcome! Read https://example.com/rules first.');
   // Before picking a nickname.
   const guest = await open(browser, server, '/');

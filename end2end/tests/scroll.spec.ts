@@ -24,13 +24,24 @@ async function postMany(room: string, n: number) {
   for (let i = 1; i <= n; i++) await post(server, room, `${room} message ${i}`);
 }
 
-/** Scrolls the conversation to its top until `count` messages are shown. */
+/**
+ * Scrolls the conversation to its top until `count` messages are shown. It
+ * scrolls again only while fewer are shown: scrolling once more after the
+ * page arrived would rightly load the next one.
+ */
 async function scrollBackTo(page: Page, count: number) {
   const log = page.getByRole('log').locator('li');
   await expect(async () => {
-    await page.locator('.scroller').evaluate((el) => (el.scrollTop = 0));
-    expect(await log.count()).toBe(count);
+    const shown = await page
+      .locator('.scroller')
+      .evaluate((el, want) => {
+        const n = el.querySelectorAll('[role=log] li').length;
+        if (n < want) el.scrollTop = 0;
+        return n;
+      }, count);
+    expect(shown).toBe(count);
   }).toPass({ timeout: 20_000 });
+  await expect(log).toHaveCount(count);
 }
 
 async function texts(page: Page): Promise<string[]> {
