@@ -39,6 +39,10 @@ pub mod close {
 const MAX_IN_FLIGHT: usize = 64;
 /// Most queued frames written before one flush.
 const WRITE_BATCH: usize = 64;
+/// Bytes read from the socket at a time; also the buffer an idle connection keeps.
+const READ_BUFFER: usize = 1024;
+/// Frames are gathered up to this many bytes before a write.
+const WRITE_BUFFER: usize = 4 * 1024;
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long a client cut as too slow has to read its way to the close.
@@ -87,17 +91,18 @@ pub async fn upgrade(
     let hard = app.config.hard_frame_bytes;
     ws
         // Small buffers: an idle connection should cost a few KiB, not 128.
-        .read_buffer_size(4 * 1024)
-        // Frames gather here until the flush after a burst.
-        .write_buffer_size(16 * 1024)
+        // Frames are mostly a few hundred bytes; bigger ones grow the buffer.
+        .read_buffer_size(READ_BUFFER)
+        // Frames gather here until the flush after a burst; the buffer keeps
+        // its largest size for the connection's life, so keep it modest.
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| {
             let tracker = app.tracker.clone();
-            tracker.track_future(async move {
-                run(socket, app, peer, holder, account).await;
-                drop(slot);
-            })
+            // `run` itself, not a block around it: a block would keep its own
+            // copy of everything it moved into `run` for the connection's life.
+            tracker.track_future(run(socket, app, peer, holder, account, slot))
         })
 }
 
@@ -127,12 +132,16 @@ async fn run(
     peer: SocketAddr,
     holder: Option<Holder>,
     account: Option<String>,
+    // Held for the connection's life: it counts against the address's cap.
+    _slot: crate::limits::ConnectionSlot,
 ) {
     let conn_id = crate::hub::outbox::next_id();
     app.metrics.connections.inc();
     app.metrics.connections_total.inc();
     tracing::info!(conn = conn_id, %peer, "connected");
-    let end = match handshake(&mut socket, &app, conn_id, peer, holder, account).await {
+    // Boxed: the handshake's state is not kept for the connection's life.
+    let shook = Box::pin(handshake(&mut socket, &app, conn_id, peer, holder, account)).await;
+    let end = match shook {
         Ok(session) => session.run(&mut socket, &app).await,
         Err(end) => end,
     };
@@ -151,7 +160,8 @@ async fn run(
         } else {
             CLOSE_WAIT
         };
-        let _ = tokio::time::timeout(wait, async {
+        // Boxed, like every path an idle connection is not on.
+        let _ = Box::pin(tokio::time::timeout(wait, async {
             if socket.send(close).await.is_ok() {
                 while let Some(Ok(m)) = socket.recv().await {
                     if matches!(m, WsMessage::Close(_)) {
@@ -159,7 +169,7 @@ async fn run(
                     }
                 }
             }
-        })
+        }))
         .await;
     }
     app.metrics.connections.dec();
@@ -253,7 +263,7 @@ async fn handshake(
     peer: SocketAddr,
     holder: Option<Holder>,
     account: Option<String>,
-) -> Result<Session, End> {
+) -> Result<Box<Session>, End> {
     let deadline = tokio::time::sleep(app.config.idle_timeout());
     tokio::pin!(deadline);
     let mut refused = 0;
@@ -326,7 +336,9 @@ async fn handshake(
                 continue;
             }
         };
-        let session = Session::new(app, conn_id, actor, resume, peer.ip());
+        // Boxed: it is moved from here into the connection loop, and a
+        // connection's future keeps room for every place it was held.
+        let session = Box::new(Session::new(app, conn_id, actor, resume, peer.ip()));
         let rooms = match app.hub.rooms_for(&session.actor).await {
             Ok(r) => r,
             Err(e) => {
@@ -383,7 +395,7 @@ impl Session {
         }
     }
 
-    async fn run(mut self, socket: &mut WebSocket, app: &AppState) -> End {
+    async fn run(mut self: Box<Self>, socket: &mut WebSocket, app: &AppState) -> End {
         let end = self.serve(socket, app).await;
         for room in self.joined.drain() {
             app.hub.leave(self.outbox.id, &room);
@@ -410,26 +422,25 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = &mut shutdown => return self.drain(socket).await,
+                _ = &mut shutdown => return Box::pin(self.drain(socket)).await,
                 _ = &mut cut => {
                     app.metrics.slow_consumers.inc();
                     return End::Closed(close::TOO_SLOW, "too slow: resume later");
                 }
                 Some(frame) = self.rx.recv() => {
                     // A client that stops reading blocks this write: the cut and
-                    // the idle timeout must still let it go.
+                    // the idle timeout must still let it go. Boxed, so that an
+                    // idle connection does not keep room for a write's state.
+                    let write = Box::pin(tokio::time::timeout(idle, self.write_queued(socket, frame)));
                     tokio::select! {
-                        written = self.write_queued(socket, frame) => {
-                            if let Err(e) = written {
-                                return End::Error(e.to_string());
-                            }
-                        }
+                        written = write => match written {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return End::Error(e.to_string()),
+                            Err(_) => return End::Error("write timed out".into()),
+                        },
                         _ = &mut cut => {
                             app.metrics.slow_consumers.inc();
                             return End::Closed(close::TOO_SLOW, "too slow: resume later");
-                        }
-                        _ = tokio::time::sleep(idle) => {
-                            return End::Error("write timed out".into());
                         }
                     }
                 }
@@ -439,7 +450,9 @@ impl Session {
                 msg = socket.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
                     last_seen = Instant::now();
                     match read(msg, app.config.max_frame_bytes) {
-                        Incoming::Frame(f) => self.handle(f, app).await,
+                        // Boxed: an idle connection then holds only the
+                        // state of this loop, not that of the longest request.
+                        Incoming::Frame(f) => Box::pin(self.handle(f, app)).await,
                         Incoming::Bad(code, why, nonce) => {
                             app.metrics.rejected_frames.inc();
                             self.reply(ServerFrame::error(code, why, nonce));
