@@ -240,6 +240,13 @@ fn clock_ticks() -> f64 {
 
 /// User + system CPU seconds of a process (`self` or a pid), from /proc.
 fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    cpu_split(pid).map(|(user, system)| user + system)
+}
+
+/// (user, system) CPU seconds of a process, from /proc. On loopback the
+/// system part includes the receiving client's TCP work, so the user part
+/// is the server's own cost more closely.
+fn cpu_split(pid: Option<u32>) -> Option<(f64, f64)> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_string(),
@@ -251,7 +258,7 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    Some((utime / clock_ticks(), stime / clock_ticks()))
 }
 
 /// CPU seconds the whole machine spent busy (all cores), from /proc/stat:
@@ -273,6 +280,7 @@ fn machine_busy_seconds() -> Option<f64> {
 struct CpuWindow {
     start: Instant,
     server: Option<f64>,
+    server_user: Option<f64>,
     me: Option<f64>,
     machine: Option<f64>,
 }
@@ -282,6 +290,7 @@ impl CpuWindow {
         CpuWindow {
             start: Instant::now(),
             server: pid.and_then(|p| cpu_seconds(Some(p))),
+            server_user: pid.and_then(|p| cpu_split(Some(p))).map(|(u, _)| u),
             me: cpu_seconds(None),
             machine: machine_busy_seconds(),
         }
@@ -295,6 +304,10 @@ impl CpuWindow {
             _ => None,
         };
         let server = d(self.server, pid.and_then(|p| cpu_seconds(Some(p))));
+        let server_user = d(
+            self.server_user,
+            pid.and_then(|p| cpu_split(Some(p))).map(|(u, _)| u),
+        );
         let me = d(self.me, cpu_seconds(None));
         let machine = d(self.machine, machine_busy_seconds());
         let other = match (machine, server, me) {
@@ -305,6 +318,7 @@ impl CpuWindow {
         let v = json!({
             "window_s": round3(secs),
             "server_cpu_s": server.map(round3),
+            "server_user_cpu_s": server_user.map(round3),
             "server_cores": cores(server),
             "loadgen_cpu_s": me.map(round3),
             "loadgen_cores": cores(me),
@@ -933,6 +947,9 @@ async fn run_fanout(cfg: FanoutCfg) -> Value {
         "closed": closed,
         "frames_received": frames,
         "server_cpu_us_per_delivery": server_cpu.map(|c| round3(c * 1e6 / received.max(1) as f64)),
+        "server_user_us_per_delivery": cpu["server_user_cpu_s"]
+            .as_f64()
+            .map(|c| round3(c * 1e6 / received.max(1) as f64)),
         "cpu": cpu,
     })
 }
