@@ -288,7 +288,7 @@ impl Chat {
     /// A string in the page's language as a reactive view or attribute.
     /// Every key gives the same closure type, so the WASM carries one copy
     /// of the code that renders it, not one per string.
-    pub fn tr(self, key: K) -> impl Fn() -> &'static str + Clone + Copy + Send + Sync + 'static {
+    pub fn tr(self, key: K) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
         move || self.lang.get().t(key)
     }
 
