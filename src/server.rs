@@ -142,6 +142,13 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
         ))
+        // The answer depends on Accept-Encoding: without this a shared cache
+        // could hand the brotli bytes to a client that cannot read them
+        // (ServeDir sets it itself only from tower-http 0.7).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        ))
         .service(
             ServeDir::new(pkg_dir)
                 .precompressed_br()

@@ -549,3 +549,46 @@ async fn sigterm_keeps_every_acknowledged_message() {
     );
 }
 }
+
+/// Built files go out precompressed when the browser takes brotli or gzip,
+/// and every answer says it depends on Accept-Encoding, so that a shared
+/// cache never hands compressed bytes to a client that did not ask for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn static_files_are_precompressed_and_vary_by_encoding() {
+    let s = Server::start().await;
+    let http = s.http();
+    for (asked, want) in [
+        ("br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("identity", None),
+    ] {
+        let r = http
+            .get(s.url("/pkg/causerie.wasm"))
+            .header("accept-encoding", asked)
+            .send()
+            .await
+            .expect("GET /pkg/causerie.wasm");
+        assert_eq!(r.status().as_u16(), 200, "{asked}");
+        let encoding = r
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(encoding, want, "content-encoding for {asked}");
+        let vary: Vec<String> = r
+            .headers()
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert!(
+            vary.iter().any(|v| v.contains("accept-encoding")),
+            "{asked}: vary {vary:?}"
+        );
+        let body = r.bytes().await.expect("body");
+        if want.is_none() {
+            // The real file: a WebAssembly module.
+            assert_eq!(&body[..4], b"\0asm", "identity body");
+        }
+    }
+}

@@ -217,7 +217,11 @@ impl Server {
             .env("CAUSERIE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
-            .env("LEPTOS_SITE_ROOT", "target/site")
+            // The build's files (cargo leptos build), served under /pkg.
+            .env(
+                "LEPTOS_SITE_ROOT",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/target/site"),
+            )
             .env("LEPTOS_OUTPUT_NAME", "causerie")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
