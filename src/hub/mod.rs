@@ -224,7 +224,9 @@ impl Hub {
         };
         // History up to what the room has delivered; then catch up with what
         // was delivered meanwhile, until the two meet under the lock.
-        let (mut history, more) = match resume {
+        // `paged`: the history is "the newest page" (PROTOCOL: at most 50),
+        // not every message a resuming client missed.
+        let (mut history, mut more, paged) = match resume {
             Some(after) if after < last => {
                 let missed = self
                     .store
@@ -235,18 +237,18 @@ impl Hub {
                         .store
                         .page_before(room_name, Some(last + 1), HISTORY_PAGE)
                         .await?;
-                    (p.messages, true)
+                    (p.messages, true, true)
                 } else {
-                    (missed, after > 0)
+                    (missed, after > 0, false)
                 }
             }
-            Some(_) => (Vec::new(), last > 0),
+            Some(_) => (Vec::new(), last > 0, false),
             None => {
                 let p = self
                     .store
                     .page_before(room_name, Some(last + 1), HISTORY_PAGE)
                     .await?;
-                (p.messages, p.more)
+                (p.messages, p.more, true)
             }
         };
         loop {
@@ -282,6 +284,11 @@ impl Hub {
             let extra = self.store.range(room_name, last, newer, MAX_RESUME).await?;
             last = extra.last().map(|m| m.id).unwrap_or(newer);
             history.extend(extra);
+            if paged && history.len() > HISTORY_PAGE {
+                // Still the newest page: what falls off is scroll-back.
+                history.drain(..history.len() - HISTORY_PAGE);
+                more = true;
+            }
         }
     }
 
