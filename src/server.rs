@@ -110,12 +110,22 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(
+    let serve = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(state.shutdown.clone().cancelled_owned())
-    .await?;
+    .with_graceful_shutdown(state.shutdown.clone().cancelled_owned());
+    // Graceful shutdown waits for every HTTP connection to finish; one that
+    // never does (a client that stopped reading, a socket that never sent
+    // its request) must not keep the process alive past the bound.
+    let bound = async {
+        state.shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_WAIT).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = bound => tracing::warn!("some HTTP connections did not finish in time"),
+    }
 
     state.tracker.close();
     if tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait())

@@ -592,3 +592,30 @@ async fn static_files_are_precompressed_and_vary_by_encoding() {
         }
     }
 }
+
+/// A connection that never finishes its request (a browser's preconnected
+/// socket, a stalled client) cannot keep the process alive after SIGTERM:
+/// graceful shutdown waits for HTTP connections only up to its bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_despite_connections_that_never_send_a_request() {
+    use tokio::io::AsyncWriteExt;
+    let mut s = Server::start().await;
+    let _silent = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    partial
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("half a request");
+    s.sigterm();
+    // The bound is 10 s (SHUTDOWN_WAIT); without it the process never exits.
+    let st = s.wait_exit(Duration::from_secs(25)).await;
+    assert!(
+        st.success(),
+        "exit status {st}; logs:\n{}",
+        s.log_lines().join("\n")
+    );
+}

@@ -372,7 +372,6 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM to the process.
     /// SIGKILL (`kill -9`): no shutdown, no drain; waits until the process
     /// is gone. The data directory stays for a restart.
     pub fn kill9(&mut self) {
@@ -381,6 +380,7 @@ impl Server {
         assert!(!st.success(), "a killed server cannot exit 0: {st}");
     }
 
+    /// Sends SIGTERM to the process.
     pub fn sigterm(&self) {
         let st = Command::new("kill")
             .arg("-TERM")
