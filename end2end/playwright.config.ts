@@ -7,10 +7,8 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 1,
-  // One retry, reported as "flaky": in two of three full runs one page's
-  // load never completed (no load event; the page stayed server-rendered
-  // and unhydrated) until the test timed out. Not reproduced in 35 runs of
-  // those tests alone; an open bug, see docs/TESTING.md.
+  // One retry, reported as "flaky", while a rare page load that never
+  // completes is not understood (docs/TESTING.md).
   retries: 1,
   reporter: [['list']],
   use: {
