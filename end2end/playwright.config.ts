@@ -1,6 +1,6 @@
 import { defineConfig } from '@playwright/test';
 
-// Debian's Chromium: browsers are never downloaded (no `playwright install`).
+// Debian's Chromium from apt (executablePath below); Playwright never downloads a browser.
 export default defineConfig({
   testDir: './tests',
   timeout: 60_000,
