@@ -3,7 +3,7 @@
 //! connection's queued frames. Business rules live in the hub.
 
 use crate::auth::{Auth, AuthError, Holder};
-use crate::hub::{Actor, Cut, Frame, HubError, Outbox, encode};
+use crate::hub::{Actor, Frame, HubError, Outbox, OutboxReader, Queued, encode};
 use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, ServerFrame, UserInfo};
 use crate::state::AppState;
 use crate::store::{Appended, NewMessage};
@@ -13,11 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Close codes this server uses (see docs/PROTOCOL-NOTES.md).
@@ -37,10 +35,9 @@ pub mod close {
 /// Sends a client may have waiting for the store at once; past it the
 /// connection stops reading until one is answered.
 const MAX_IN_FLIGHT: usize = 64;
-/// Most queued frames written before one flush.
-const WRITE_BATCH: usize = 64;
-/// Bytes read from the socket at a time; also the buffer an idle connection keeps.
-const READ_BUFFER: usize = 1024;
+/// Bytes read from the socket at a time; also the buffer an idle connection
+/// keeps. Client frames are small; a bigger one grows the buffer.
+const READ_BUFFER: usize = 256;
 /// Frames are gathered up to this many bytes before a write.
 const WRITE_BUFFER: usize = 4 * 1024;
 /// How long a closing connection waits for the client's close frame.
@@ -361,17 +358,39 @@ async fn handshake(
 }
 
 type InFlight = JoinHandle<(Option<String>, Result<Appended, HubError>)>;
+type SendDone = Result<(Option<String>, Result<Appended, HubError>), tokio::task::JoinError>;
+
+/// The next send the store has answered, if any is waiting. When the last is
+/// answered the set is dropped: an idle connection keeps no allocation for it.
+async fn next_done(in_flight: &mut Option<FuturesUnordered<InFlight>>) -> Option<SendDone> {
+    let set = in_flight.as_mut()?;
+    let done = set.next().await;
+    if set.is_empty() {
+        *in_flight = None;
+    }
+    done
+}
+
+/// Writes a burst of queued frames, then flushes once: one system call for
+/// the burst (more only past the write buffer) instead of one per frame.
+async fn write_all(socket: &mut WebSocket, frames: VecDeque<Frame>) -> Result<(), axum::Error> {
+    for frame in frames {
+        socket.feed(WsMessage::Text(frame)).await?;
+    }
+    socket.flush().await
+}
 
 /// A connection after `hello`.
 struct Session {
     actor: Actor,
     ip: std::net::IpAddr,
     outbox: Outbox,
-    rx: mpsc::Receiver<Frame>,
-    cut: Arc<Cut>,
+    rx: OutboxReader,
     joined: HashSet<String>,
     resume: BTreeMap<String, i64>,
-    in_flight: FuturesUnordered<InFlight>,
+    /// Sends waiting for the store; made on the first send, since most
+    /// connections only read.
+    in_flight: Option<FuturesUnordered<InFlight>>,
 }
 
 impl Session {
@@ -382,16 +401,15 @@ impl Session {
         resume: BTreeMap<String, i64>,
         ip: std::net::IpAddr,
     ) -> Self {
-        let (outbox, rx, cut) = Outbox::new(conn_id, &actor.name, app.config.send_queue);
+        let (outbox, rx) = Outbox::new(conn_id, &actor.name, app.config.send_queue);
         Session {
             actor,
             ip,
             outbox,
             rx,
-            cut,
             joined: HashSet::new(),
             resume,
-            in_flight: FuturesUnordered::new(),
+            in_flight: None,
         }
     }
 
@@ -416,38 +434,35 @@ impl Session {
         let shutdown = app.shutdown.clone();
         let shutdown = shutdown.cancelled();
         tokio::pin!(shutdown);
-        let cut = self.cut.clone();
-        let cut = cut.wait();
-        tokio::pin!(cut);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return Box::pin(self.drain(socket)).await,
-                _ = &mut cut => {
-                    app.metrics.slow_consumers.inc();
-                    return End::Closed(close::TOO_SLOW, "too slow: resume later");
-                }
-                Some(frame) = self.rx.recv() => {
+                queued = self.rx.recv() => {
+                    let Queued::Frames(frames) = queued else {
+                        app.metrics.slow_consumers.inc();
+                        return End::Closed(close::TOO_SLOW, "too slow: resume later");
+                    };
                     // A client that stops reading blocks this write: the cut and
                     // the idle timeout must still let it go. Boxed, so that an
                     // idle connection does not keep room for a write's state.
-                    let write = Box::pin(tokio::time::timeout(idle, self.write_queued(socket, frame)));
+                    let write = Box::pin(tokio::time::timeout(idle, write_all(socket, frames)));
                     tokio::select! {
                         written = write => match written {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => return End::Error(e.to_string()),
                             Err(_) => return End::Error("write timed out".into()),
                         },
-                        _ = &mut cut => {
+                        _ = self.rx.cut() => {
                             app.metrics.slow_consumers.inc();
                             return End::Closed(close::TOO_SLOW, "too slow: resume later");
                         }
                     }
                 }
-                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                Some(done) = next_done(&mut self.in_flight), if self.in_flight_len() > 0 => {
                     self.answer_send(done);
                 }
-                msg = socket.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
+                msg = socket.recv(), if self.in_flight_len() < MAX_IN_FLIGHT => {
                     last_seen = Instant::now();
                     match read(msg, app.config.max_frame_bytes) {
                         // Boxed: an idle connection then holds only the
@@ -477,36 +492,21 @@ impl Session {
         }
     }
 
-    /// Writes a frame and every frame queued behind it, then flushes once:
-    /// one system call for a burst instead of one per frame.
-    async fn write_queued(
-        &mut self,
-        socket: &mut WebSocket,
-        first: Frame,
-    ) -> Result<(), axum::Error> {
-        socket.feed(WsMessage::Text(first)).await?;
-        for _ in 0..WRITE_BATCH {
-            match self.rx.try_recv() {
-                Ok(frame) => socket.feed(WsMessage::Text(frame)).await?,
-                Err(_) => break,
-            }
-        }
-        socket.flush().await
+    fn in_flight_len(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, FuturesUnordered::len)
     }
 
     /// On shutdown: stop reading, let accepted sends reach the store and
     /// their acks reach the client, then say goodbye.
     async fn drain(&mut self, socket: &mut WebSocket) -> End {
         let wait = async {
-            while let Some(done) = self.in_flight.next().await {
+            while let Some(done) = next_done(&mut self.in_flight).await {
                 self.answer_send(done);
             }
         };
         let _ = tokio::time::timeout(DRAIN_WAIT, wait).await;
-        while let Ok(frame) = self.rx.try_recv() {
-            if socket.send(WsMessage::Text(frame)).await.is_err() {
-                break;
-            }
+        if let Some(Queued::Frames(frames)) = self.rx.try_recv() {
+            let _ = write_all(socket, frames).await;
         }
         End::Closed(close::GOING_AWAY, "server shutting down")
     }
@@ -516,10 +516,7 @@ impl Session {
         self.outbox.push(&encode(&frame));
     }
 
-    fn answer_send(
-        &self,
-        done: Result<(Option<String>, Result<Appended, HubError>), tokio::task::JoinError>,
-    ) {
+    fn answer_send(&self, done: SendDone) {
         match done {
             Ok((nonce, Ok(a))) => self.reply(ServerFrame::Ack {
                 nonce,
@@ -604,6 +601,7 @@ impl Session {
                 match app.hub.submit(&self.actor, msg).await {
                     Ok(done) => self
                         .in_flight
+                        .get_or_insert_with(FuturesUnordered::new)
                         .push(tokio::spawn(async move { (nonce, done.await) })),
                     Err(e) => self.reply(ServerFrame::error(e.code(), e.to_string(), nonce)),
                 }

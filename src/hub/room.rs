@@ -270,10 +270,10 @@ mod tests {
     //! Properties of the sequencer and of presence, for any arrival order.
 
     use super::*;
+    use crate::hub::outbox::{OutboxReader, Queued};
     use proptest::prelude::*;
     use proptest::sample::Index;
     use std::collections::{BTreeSet, HashMap};
-    use tokio::sync::mpsc;
 
     const JOINED: &str = r#"{"type":"joined"}"#;
 
@@ -288,17 +288,19 @@ mod tests {
         }
     }
 
-    fn member(id: ConnId, user: &str, cap: usize) -> (Outbox, mpsc::Receiver<Frame>) {
-        let (o, rx, _cut) = Outbox::new(id, user, cap);
-        (o, rx)
+    fn member(id: ConnId, user: &str, cap: usize) -> (Outbox, OutboxReader) {
+        Outbox::new(id, user, cap)
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        while let Ok(f) = rx.try_recv() {
-            out.push(serde_json::from_str(f.as_str()).expect("frames are JSON"));
+    fn drain(rx: &mut OutboxReader) -> Vec<serde_json::Value> {
+        match rx.try_recv() {
+            None => Vec::new(),
+            Some(Queued::Cut) => panic!("the queue was cut"),
+            Some(Queued::Frames(frames)) => frames
+                .iter()
+                .map(|f| serde_json::from_str(f.as_str()).expect("frames are JSON"))
+                .collect(),
         }
-        out
     }
 
     /// Ids of message frames, checking that each is the message with that id.
@@ -501,7 +503,7 @@ mod tests {
             let mut room = RoomState::new("r");
             room.init_last(0);
             // conn → (user, receiver)
-            let mut conns: HashMap<u64, (&str, mpsc::Receiver<Frame>)> = HashMap::new();
+            let mut conns: HashMap<u64, (&str, OutboxReader)> = HashMap::new();
             for (add, conn, user) in ops {
                 let before: BTreeSet<&str> = conns.values().map(|(u, _)| *u).collect();
                 if add && !conns.contains_key(&conn) {
