@@ -8,7 +8,7 @@ use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::store::{self, StoreError};
 use crate::{api, ws};
 use axum::Router;
@@ -85,7 +85,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             }
         });
     }
-    let state = AppState {
+    let state = AppState::new(Services {
         auth: Arc::new(Auth::new(config.guests, config.bots()?, store.clone())),
         config: Arc::new(config),
         hub,
@@ -94,7 +94,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         leptos: leptos.clone(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
-    };
+    });
 
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);

@@ -12,8 +12,28 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Shared by the HTTP handlers, the WebSocket connections and the pages.
+///
+/// One pointer: every open connection holds a clone for its whole life.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// Shares `services` with everything that serves requests.
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Services {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub auth: Arc<Auth>,
@@ -26,7 +46,7 @@ pub struct AppState {
     pub tracker: TaskTracker,
 }
 
-impl AppState {
+impl Services {
     /// Whether a WebSocket may be opened from a page of `origin`: one
     /// listed in `CAUSERIE_ORIGINS`, or the server's own, meaning the `Host`
     /// it was reached at when that host is an IP address or `localhost`. A
