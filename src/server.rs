@@ -56,6 +56,8 @@ pub fn init_tracing() {
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), ServeError> {
+    // First: a SIGTERM during startup must shut down in order, not kill.
+    let signalled = shutdown_signal()?;
     let (store, session_pool) = store::open(&config.database_url).await?;
     let metrics = Arc::new(Metrics::new());
     let redis = config.redis_url.as_ref().map(|url| RedisSettings {
@@ -96,12 +98,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         tracker: TaskTracker::new(),
     });
 
+    let router = with_sessions(router(state.clone()), session_pool, &state.config).await?;
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let router = with_sessions(router(state.clone()), session_pool, &state.config).await?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!("shutting down");
         shutdown.cancel();
     });
@@ -282,23 +284,23 @@ async fn guest_cookie(req: Request, next: Next) -> Response {
     res
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM and Ctrl-C handlers at once, so that no signal is
+/// missed between now and the first poll; resolves at the first of them.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
