@@ -170,6 +170,13 @@ struct IdleArgs {
     /// Seconds to keep the connections open after measuring.
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// Messages to store in each room before the connections open, so that
+    /// every `joined` carries history as in a room people use (at most 50).
+    #[arg(long, default_value_t = 0)]
+    history: usize,
+    /// Bytes of each seeded message's body.
+    #[arg(long, default_value_t = 120)]
+    history_body: usize,
 }
 
 #[derive(Args, Clone)]
@@ -1207,6 +1214,9 @@ async fn idle(a: IdleArgs) -> Result<Value, String> {
         .clone()
         .unwrap_or_else(|| format!("idle-{tag}"));
     let room_prefix = format!("idle-{tag}");
+    if a.history > 0 {
+        seed_history(&target, &room_prefix, &a).await?;
+    }
     let pid = a.conn.server_pid;
     let rss = |f: &str| pid.and_then(|p| status_bytes(Some(p), f));
     let (rss0, anon0) = (rss("VmRSS"), rss("RssAnon"));
@@ -1316,6 +1326,8 @@ async fn idle(a: IdleArgs) -> Result<Value, String> {
         "errors": errors,
         "ended_early": ended,
         "rooms": a.rooms,
+        "history": a.history,
+        "history_body": a.history_body,
         "procs": procs,
         "sources": a.conn.sources,
         "connect_s": round3(connect_secs),
@@ -1327,6 +1339,27 @@ async fn idle(a: IdleArgs) -> Result<Value, String> {
         "anon_bytes_per_connection": per(anon0, anon1),
         "loadgen_rss": loadgen_rss,
     }))
+}
+
+/// Stores `--history` messages in every room the idle connections will join,
+/// each send waiting for its ack.
+async fn seed_history(target: &Target, room_prefix: &str, a: &IdleArgs) -> Result<(), String> {
+    let body: String = "x".repeat(a.history_body.clamp(1, 4000));
+    for r in 0..a.rooms.max(1) {
+        let room = format!("{room_prefix}-{r}");
+        let mut ws = open_session(target, r, &format!("seed-{}", run_tag()), &room).await?;
+        for _ in 0..a.history {
+            let send = ClientFrame::Send {
+                room: room.clone(),
+                body: body.clone(),
+                nonce: None,
+            };
+            ws.send(frame(&send)).await.map_err(|e| e.to_string())?;
+            expect(&mut ws, "ack").await?;
+        }
+        close(ws).await;
+    }
+    Ok(())
 }
 
 async fn idle_worker(a: IdleWorkerArgs) -> Result<(), String> {
