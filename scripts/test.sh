@@ -15,7 +15,8 @@ export LEPTOS_OUTPUT_NAME=causerie
 
 start=$(date +%s)
 cargo fmt --check
-cargo leptos build --release
+# --split: the account pages are lazy routes, their WASM separate chunks.
+cargo leptos build --release --split
 ./scripts/precompress.sh
 built=$(date +%s)
 cargo test --release --features ssr
