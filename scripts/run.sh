@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 # cargo-leptos and cargo test, so they share one build.
 export LEPTOS_OUTPUT_NAME=causerie
 ./scripts/setup.sh
-# --split: the account pages are lazy routes, their WASM separate chunks.
-cargo leptos build --release --split
+cargo leptos build --release
 ./scripts/precompress.sh
 export LEPTOS_SITE_ROOT=target/site
 exec target/release/causerie "$@"

@@ -15,8 +15,7 @@ export LEPTOS_OUTPUT_NAME=causerie
 
 start=$(date +%s)
 cargo fmt --check
-# --split: the account pages are lazy routes, their WASM separate chunks.
-cargo leptos build --release --split
+cargo leptos build --release
 ./scripts/precompress.sh
 built=$(date +%s)
 cargo test --release --features ssr

@@ -1,14 +1,14 @@
 //! The HTML shell, the router, and what the page does once it runs in the
 //! browser (remembered settings, the socket, tab visibility).
 
-use crate::ui::account_pages::{AccountRoute, LoginRoute, RegisterRoute};
+use crate::ui::account_pages::{AccountPage, LoginPage, RegisterPage};
 use crate::ui::chat::ChatPage;
 use crate::ui::i18n::{K, Lang};
 use crate::ui::state::Chat;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{Lazy, SsrMode, path};
+use leptos_router::{SsrMode, path};
 
 /// The page's language: on the server from the request (cookie, then
 /// `Accept-Language`), in the browser from the `<html lang>` the server wrote.
@@ -62,11 +62,9 @@ pub fn App() -> impl IntoView {
                 // Async: the whole conversation is in the HTML, readable without JavaScript.
                 <Route path=path!("/") view=ChatPage ssr=SsrMode::Async/>
                 <Route path=path!("/r/:room") view=ChatPage ssr=SsrMode::Async/>
-                // Lazy: their code is a separate WASM chunk, fetched when one is visited,
-                // so that the chat page does not load it.
-                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/register") view={Lazy::<RegisterRoute>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

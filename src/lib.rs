@@ -37,11 +37,10 @@ pub mod store;
 #[cfg(feature = "ssr")]
 pub mod ws;
 
-/// The browser's entry point: hydrates the server-rendered page. Lazily, so
-/// that a lazy route's page can wait for its WASM chunk before hydrating.
+/// The browser's entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_lazy(app::App);
+    leptos::mount::hydrate_body(app::App);
 }

@@ -5,47 +5,6 @@ use crate::account::{CreateToken, Login, Logout, Me, Register, RevokeToken, list
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::{LazyRoute, lazy_route};
-
-/// `/login`, `/register` and `/account` as lazy routes: the browser fetches
-/// their code (the pages, their forms' parsing, the server functions they
-/// call) only when one of them is visited, not with the chat page.
-pub struct LoginRoute;
-pub struct RegisterRoute;
-pub struct AccountRoute;
-
-#[lazy_route]
-impl LazyRoute for LoginRoute {
-    fn data() -> Self {
-        LoginRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <LoginPage/> }.into_any()
-    }
-}
-
-#[lazy_route]
-impl LazyRoute for RegisterRoute {
-    fn data() -> Self {
-        RegisterRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RegisterPage/> }.into_any()
-    }
-}
-
-#[lazy_route]
-impl LazyRoute for AccountRoute {
-    fn data() -> Self {
-        AccountRoute
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <AccountPage/> }.into_any()
-    }
-}
 
 /// The message of a server function's error, without the framework's prefix.
 pub fn error_text(e: &ServerFnError) -> String {
