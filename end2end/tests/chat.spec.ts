@@ -115,3 +115,23 @@ test('after a server restart the page reconnects and shows what it missed', asyn
   const texts = await log.locator('li .text').allTextContents();
   expect(texts).toEqual(['before the restart', 'while you were away 1', 'while you were away 2']);
 });
+
+test('a nickname typed before the page hydrates is kept', async ({ browser }) => {
+  const page = await (await browser.newContext()).newPage();
+  // Hold the WASM back, so that the name is typed into the server-rendered
+  // form and the page hydrates afterwards.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/pkg/*.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(server.url + '/');
+  await page.locator('#nickname').fill('early');
+  release();
+  await expect(page.locator('.app[data-hydrated]')).toHaveCount(1);
+  await expect(page.locator('#nickname')).toHaveValue('early');
+  await page.locator('form.nickname button[type=submit]').click();
+  await expect(page.getByTestId('status')).toHaveText('Connected');
+  await expect(page.locator('.me')).toContainText('early');
+});

@@ -15,7 +15,10 @@ pub fn remembered() -> Option<String> {
 #[component]
 pub fn NicknameForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let value = RwSignal::new(String::new());
+    // Uncontrolled: read the box when the form is sent. A value bound from a
+    // signal would be reset by hydration, losing what someone typed while
+    // the page's code was still loading.
+    let input = NodeRef::<leptos::html::Input>::new();
     let local_error = RwSignal::new(None::<K>);
     let error = move || {
         let lang = chat.lang.get();
@@ -29,7 +32,12 @@ pub fn NicknameForm() -> impl IntoView {
             class="nickname"
             on:submit=move |ev| {
                 ev.prevent_default();
-                let name = value.get_untracked().trim().to_string();
+                let name = input
+                    .get_untracked()
+                    .map(|i| i.value())
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 match validate_name(&name) {
                     Ok(()) => {
                         local_error.set(None);
@@ -51,8 +59,7 @@ pub fn NicknameForm() -> impl IntoView {
                     placeholder=chat.tr(K::NicknamePlaceholder)
                     aria-invalid=move || error().is_some().to_string()
                     aria-describedby="nickname-error"
-                    prop:value=move || value.get()
-                    on:input=move |ev| value.set(event_target_value(&ev))
+                    node_ref=input
                 />
                 <button type="submit">{chat.tr(K::JoinChat)}</button>
             </div>
