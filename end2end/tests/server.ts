@@ -12,6 +12,9 @@ export class Server {
   private child?: ChildProcess;
   readonly dir = mkdtempSync(path.join(tmpdir(), 'causerie-e2e-'));
   private port = 0;
+  /** Everything the server printed, and how it ended: shown when a test fails. */
+  log = '';
+  exited = '';
 
   constructor(private env: Record<string, string> = {}) {}
 
@@ -32,6 +35,9 @@ export class Server {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    child.stdout!.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
+    child.on('exit', (code, signal) => (this.exited = `pid ${child.pid} exited: code ${code}, signal ${signal}`));
     this.url = await new Promise<string>((resolve, reject) => {
       let seen = '';
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${seen}`)), 20_000);
@@ -54,7 +60,13 @@ export class Server {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child) return;
+    // Ended on its own (a signal leaves exitCode null): say so, with its log,
+    // rather than wait for an 'exit' that already happened.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      console.error(`the server ended before the test stopped it (${this.exited}); its log:\n${this.log}`);
+      return;
+    }
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
