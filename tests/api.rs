@@ -610,12 +610,7 @@ async fn sigterm_exits_despite_connections_that_never_send_a_request() {
         .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .expect("half a request");
-    s.sigterm();
     // The bound is 10 s (SHUTDOWN_WAIT); without it the process never exits.
-    let st = s.wait_exit(Duration::from_secs(25)).await;
-    assert!(
-        st.success(),
-        "exit status {st}; logs:\n{}",
-        s.log_lines().join("\n")
-    );
+    s.sigterm_and_expect_clean_exit(Duration::from_secs(25))
+        .await;
 }

@@ -407,16 +407,22 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then waits for a clean exit; returns the data directory so a
-    /// new server can reopen the same database.
-    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+    /// SIGTERM, then asserts that the process exits 0 within `within`.
+    pub async fn sigterm_and_expect_clean_exit(&mut self, within: Duration) {
         self.sigterm();
-        let st = self.wait_exit(Duration::from_secs(15)).await;
+        let st = self.wait_exit(within).await;
         assert!(
             st.success(),
             "server exit status {st}; logs:\n{}",
             self.log_lines().join("\n")
         );
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the data directory so a
+    /// new server can reopen the same database.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        self.sigterm_and_expect_clean_exit(Duration::from_secs(15))
+            .await;
         self.dir.clone()
     }
 
