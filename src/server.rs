@@ -5,7 +5,7 @@ use crate::app::{App, shell};
 use crate::auth::Auth;
 use crate::backplane::{self, BackplaneError, RedisSettings};
 use crate::config::{Config, ConfigError};
-use crate::hub::Hub;
+use crate::hub::{Hub, Outboxes};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Services};
@@ -95,17 +95,29 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         metrics,
         leptos: leptos.clone(),
         shutdown: CancellationToken::new(),
+        outboxes: Arc::new(Outboxes::default()),
         tracker: TaskTracker::new(),
     });
+
+    // Every connection is pinged and checked for silence from here, on one
+    // timer, rather than each keeping its own.
+    tokio::spawn(
+        state
+            .outboxes
+            .clone()
+            .keep_alive(state.config.idle_timeout() / 2),
+    );
 
     let router = with_sessions(router(state.clone()), session_pool, &state.config).await?;
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let shutdown = state.shutdown.clone();
+    let outboxes = state.outboxes.clone();
     tokio::spawn(async move {
         signalled.await;
         tracing::info!("shutting down");
         shutdown.cancel();
+        outboxes.go_away();
     });
     // No Nagle: a small frame (an ack) must not wait for the previous one's
     // ACK; bursts are coalesced by the connection's writer instead.

@@ -2,7 +2,7 @@
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Hub, Outboxes};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use axum::extract::FromRef;
@@ -42,6 +42,8 @@ pub struct Services {
     pub leptos: LeptosOptions,
     /// Cancelled on SIGTERM / Ctrl-C.
     pub shutdown: CancellationToken,
+    /// Every open WebSocket connection's queue; told at shutdown.
+    pub outboxes: Arc<Outboxes>,
     /// Live WebSocket connections, awaited at shutdown.
     pub tracker: TaskTracker,
 }

@@ -14,7 +14,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -86,6 +89,15 @@ pub async fn upgrade(
         .ok()
         .flatten();
     let hard = app.config.hard_frame_bytes;
+    // Boxed: the upgrade's task keeps what its closure captured for the
+    // connection's whole life, so let that be one pointer.
+    let client = Box::new(Client {
+        app,
+        peer,
+        holder,
+        account,
+        _slot: slot,
+    });
     ws
         // Small buffers: an idle connection should cost a few KiB, not 128.
         // Frames are mostly a few hundred bytes; bigger ones grow the buffer.
@@ -96,10 +108,15 @@ pub async fn upgrade(
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| {
-            let tracker = app.tracker.clone();
-            // `run` itself, not a block around it: a block would keep its own
-            // copy of everything it moved into `run` for the connection's life.
-            tracker.track_future(run(socket, app, peer, holder, account, slot))
+            let tracker = client.app.tracker.clone();
+            let conn = Box::new(Conn {
+                socket,
+                client: *client,
+            });
+            // A task of its own rather than axum's upgrade task, which keeps
+            // the upgrade's state (~250 bytes) for as long as it runs.
+            tracker.spawn(run(conn));
+            std::future::ready(())
         })
 }
 
@@ -123,25 +140,51 @@ enum End {
     Error(String),
 }
 
-async fn run(
-    mut socket: WebSocket,
+/// What a connection holds for its whole life. Boxed, and passed to `run`
+/// as one pointer: passed by value, the arguments took room in the
+/// connection's future twice (as passed and as locals), and the `WebSocket`
+/// alone is 368 bytes.
+struct Conn {
+    socket: WebSocket,
+    client: Client,
+}
+
+/// Who connected.
+struct Client {
     app: AppState,
     peer: SocketAddr,
+    /// Who holds the guest cookie; taken by the handshake.
     holder: Option<Holder>,
+    /// The signed-in account, if any; taken by the handshake.
     account: Option<String>,
-    // Held for the connection's life: it counts against the address's cap.
+    /// Held for the connection's life: it counts against the address's cap.
     _slot: crate::limits::ConnectionSlot,
-) {
+}
+
+/// A connection's life. What it keeps across its waits is borrowed from
+/// `conn` for each wait, not held in locals of its own.
+async fn run(mut conn: Box<Conn>) {
     let conn_id = crate::hub::outbox::next_id();
+    let Client { app, peer, .. } = &conn.client;
     app.metrics.connections.inc();
     app.metrics.connections_total.inc();
     tracing::info!(conn = conn_id, %peer, "connected");
+    let Conn { socket, client } = &mut *conn;
     // Boxed: the handshake's state is not kept for the connection's life.
-    let shook = Box::pin(handshake(&mut socket, &app, conn_id, peer, holder, account)).await;
+    let shook = Box::pin(handshake(
+        socket,
+        &client.app,
+        conn_id,
+        client.peer,
+        client.holder.take(),
+        client.account.take(),
+    ))
+    .await;
     let end = match shook {
-        Ok(session) => session.run(&mut socket, &app).await,
+        Ok(session) => session.run(&mut conn.socket, &conn.client.app).await,
         Err(end) => end,
     };
+    let Conn { socket, client } = &mut *conn;
     if let End::Closed(code, reason) = &end {
         let close = WsMessage::Close(Some(CloseFrame {
             code: *code,
@@ -169,8 +212,8 @@ async fn run(
         }))
         .await;
     }
-    app.metrics.connections.dec();
-    tracing::info!(conn = conn_id, %peer, end = ?end, "disconnected");
+    client.app.metrics.connections.dec();
+    tracing::info!(conn = conn_id, peer = %client.peer, end = ?end, "disconnected");
 }
 
 /// A client frame read off the socket, or why it could not be read.
@@ -380,6 +423,24 @@ async fn write_all(socket: &mut WebSocket, frames: VecDeque<Frame>) -> Result<()
     socket.flush().await
 }
 
+/// What wakes a connection after `hello`.
+enum Event {
+    /// Frames to write, the queue's cut, shutdown or a ping.
+    Queued(Queued),
+    /// A frame from the client, or its end.
+    Read(Option<Result<WsMessage, axum::Error>>),
+}
+
+/// What an event leaves the connection to do.
+enum Step<'a> {
+    /// Nothing: wait for the next event.
+    Next,
+    /// Close the connection.
+    End(End),
+    /// Wait for this, then close if it says so.
+    Wait(Pin<Box<dyn Future<Output = Option<End>> + Send + 'a>>),
+}
+
 /// A connection after `hello`.
 struct Session {
     actor: Actor,
@@ -401,7 +462,9 @@ impl Session {
         resume: BTreeMap<String, i64>,
         ip: std::net::IpAddr,
     ) -> Self {
-        let (outbox, rx) = Outbox::new(conn_id, &actor.name, app.config.send_queue);
+        let (outbox, rx) = app
+            .outboxes
+            .open(conn_id, &actor.name, app.config.send_queue);
         Session {
             actor,
             ip,
@@ -426,69 +489,123 @@ impl Session {
 
     async fn serve(&mut self, socket: &mut WebSocket, app: &AppState) -> End {
         let idle = app.config.idle_timeout();
-        let mut ping = tokio::time::interval(idle / 2);
-        ping.reset();
         let mut last_seen = Instant::now();
-        // Made once: re-registering these waiters on every frame costs more
-        // than the frame.
-        let shutdown = app.shutdown.clone();
-        let shutdown = shutdown.cancelled();
-        tokio::pin!(shutdown);
         loop {
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => return Box::pin(self.drain(socket)).await,
-                queued = self.rx.recv() => {
-                    let Queued::Frames(frames) = queued else {
-                        app.metrics.slow_consumers.inc();
-                        return End::Closed(close::TOO_SLOW, "too slow: resume later");
-                    };
-                    // A client that stops reading blocks this write: the cut and
-                    // the idle timeout must still let it go. Boxed, so that an
-                    // idle connection does not keep room for a write's state.
-                    let write = Box::pin(tokio::time::timeout(idle, write_all(socket, frames)));
-                    tokio::select! {
-                        written = write => match written {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => return End::Error(e.to_string()),
-                            Err(_) => return End::Error("write timed out".into()),
-                        },
-                        _ = self.rx.cut() => {
-                            app.metrics.slow_consumers.inc();
-                            return End::Closed(close::TOO_SLOW, "too slow: resume later");
-                        }
-                    }
-                }
-                Some(done) = next_done(&mut self.in_flight), if self.in_flight_len() > 0 => {
-                    self.answer_send(done);
-                }
-                msg = socket.recv(), if self.in_flight_len() < MAX_IN_FLIGHT => {
-                    last_seen = Instant::now();
-                    match read(msg, app.config.max_frame_bytes) {
-                        // Boxed: an idle connection then holds only the
-                        // state of this loop, not that of the longest request.
-                        Incoming::Frame(f) => Box::pin(self.handle(f, app)).await,
-                        Incoming::Bad(code, why, nonce) => {
-                            app.metrics.rejected_frames.inc();
-                            self.reply(ServerFrame::error(code, why, nonce));
-                        }
-                        Incoming::BadHello(why) => {
-                            app.metrics.rejected_frames.inc();
-                            self.reply(ServerFrame::error(ErrorCode::BadRequest, why, None));
-                        }
-                        Incoming::Nothing => {}
-                        Incoming::End(end) => return end,
-                    }
-                }
-                _ = ping.tick() => {
-                    if last_seen.elapsed() >= idle {
-                        return End::Closed(close::IDLE, "idle timeout");
-                    }
-                    if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
-                        return End::Error("ping failed".into());
-                    }
-                }
+            // Every source polled in place, not a `select!` over futures made
+            // afresh each turn: an idle connection keeps no future but this
+            // loop's, and a wake-up takes no lock but its own queue's.
+            let event = poll_fn(|cx| self.poll_event(cx, socket)).await;
+            if matches!(event, Event::Read(_)) {
+                last_seen = Instant::now();
             }
+            // Only the work an event waits on is a future, boxed: across the
+            // wait this loop keeps one pointer, not the largest event's state.
+            let work = match self.on_event(event, socket, app, idle, last_seen) {
+                Step::Next => continue,
+                Step::End(end) => return end,
+                Step::Wait(work) => work,
+            };
+            if let Some(end) = work.await {
+                return end;
+            }
+        }
+    }
+
+    /// The next thing to do: the frames queued for the client (or the
+    /// queue's cut, shutdown, a ping), else the client's next frame, unless
+    /// too many of its sends wait. Answers from the store are queued on the
+    /// way, as they come.
+    fn poll_event(&mut self, cx: &mut Context<'_>, socket: &mut WebSocket) -> Poll<Event> {
+        while let Some(set) = &mut self.in_flight
+            && let Poll::Ready(Some(done)) = set.poll_next_unpin(cx)
+        {
+            if set.is_empty() {
+                self.in_flight = None;
+            }
+            self.answer_send(done);
+        }
+        if let Poll::Ready(queued) = self.rx.poll_recv(cx) {
+            return Poll::Ready(Event::Queued(queued));
+        }
+        if self.in_flight_len() < MAX_IN_FLIGHT
+            && let Poll::Ready(msg) = socket.poll_next_unpin(cx)
+        {
+            return Poll::Ready(Event::Read(msg));
+        }
+        Poll::Pending
+    }
+
+    /// Does what an event asks at once, or says what to wait for.
+    fn on_event<'a>(
+        &'a mut self,
+        event: Event,
+        socket: &'a mut WebSocket,
+        app: &'a AppState,
+        idle: Duration,
+        last_seen: Instant,
+    ) -> Step<'a> {
+        let too_slow = || {
+            app.metrics.slow_consumers.inc();
+            End::Closed(close::TOO_SLOW, "too slow: resume later")
+        };
+        match event {
+            Event::Queued(Queued::Frames(frames)) => {
+                Step::Wait(Box::pin(self.write(socket, frames, idle, too_slow)))
+            }
+            Event::Queued(Queued::Cut) => Step::End(too_slow()),
+            Event::Queued(Queued::GoingAway) => {
+                Step::Wait(Box::pin(async move { Some(self.drain(socket).await) }))
+            }
+            Event::Queued(Queued::Ping) => {
+                if last_seen.elapsed() >= idle {
+                    return Step::End(End::Closed(close::IDLE, "idle timeout"));
+                }
+                let ping = socket.send(WsMessage::Ping(Default::default()));
+                Step::Wait(Box::pin(async move {
+                    match tokio::time::timeout(idle, ping).await {
+                        Ok(Ok(())) => None,
+                        _ => Some(End::Error("ping failed".into())),
+                    }
+                }))
+            }
+            Event::Read(msg) => match read(msg, app.config.max_frame_bytes) {
+                Incoming::Frame(f) => Step::Wait(Box::pin(async move {
+                    self.handle(f, app).await;
+                    None
+                })),
+                Incoming::Bad(code, why, nonce) => {
+                    app.metrics.rejected_frames.inc();
+                    self.reply(ServerFrame::error(code, why, nonce));
+                    Step::Next
+                }
+                Incoming::BadHello(why) => {
+                    app.metrics.rejected_frames.inc();
+                    self.reply(ServerFrame::error(ErrorCode::BadRequest, why, None));
+                    Step::Next
+                }
+                Incoming::Nothing => Step::Next,
+                Incoming::End(end) => Step::End(end),
+            },
+        }
+    }
+
+    /// Writes a burst of frames. A client that stops reading blocks the
+    /// write: the cut and the idle timeout must still let it go.
+    async fn write(
+        &self,
+        socket: &mut WebSocket,
+        frames: VecDeque<Frame>,
+        idle: Duration,
+        too_slow: impl FnOnce() -> End,
+    ) -> Option<End> {
+        let rx = &self.rx;
+        tokio::select! {
+            written = tokio::time::timeout(idle, write_all(socket, frames)) => match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(End::Error(e.to_string())),
+                Err(_) => Some(End::Error("write timed out".into())),
+            },
+            () = poll_fn(|cx| rx.poll_cut(cx)) => Some(too_slow()),
         }
     }
 

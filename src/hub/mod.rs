@@ -13,7 +13,7 @@
 pub mod outbox;
 mod room;
 
-pub use outbox::{ConnId, Frame, Outbox, OutboxReader, Queued, encode};
+pub use outbox::{ConnId, Frame, Outbox, OutboxReader, Outboxes, Queued, encode};
 
 use crate::backplane::{Backplane, PresenceMap, Remote};
 use crate::metrics::Metrics;

@@ -4,13 +4,16 @@
 //! Not a tokio `mpsc`: its first block (32 slots) and cache-padded channel
 //! cost every idle connection about 1.5 KB up front. Here an idle queue is
 //! one small allocation, the frames' buffer exists only while frames wait,
-//! and the writer takes a whole burst under one lock.
+//! and the writer takes a whole burst under one lock. The reader is polled
+//! (`poll_recv`), not awaited, so the connection's loop keeps no waiter
+//! future of its own: the one task that reads leaves its waker here.
 
 use axum::extract::ws::Utf8Bytes;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -38,8 +41,6 @@ pub fn encode(frame: &crate::protocol::ServerFrame) -> Frame {
 
 struct Shared {
     state: Mutex<State>,
-    /// Woken when the queue goes from empty to not, and when it is cut.
-    ready: Notify,
     capacity: usize,
 }
 
@@ -50,13 +51,41 @@ struct State {
     cut: bool,
     /// The connection is gone; nothing more is queued.
     closed: bool,
+    /// The server is shutting down: the connection should say goodbye.
+    going_away: bool,
+    /// Time to see whether the client is still there.
+    ping_due: bool,
+    /// The reading task, woken when the queue goes from empty to not, and
+    /// when it is cut.
+    waker: Option<Waker>,
+}
+
+impl State {
+    /// Leaves the reader's waker for the next push or cut.
+    fn park(&mut self, cx: &Context<'_>) {
+        match &mut self.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+    }
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if something ever did, the
         // queue's state is still a plain, valid value.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets a flag the reader finds on its next look, and wakes it.
+    fn signal(&self, flag: fn(&mut State) -> &mut bool) {
+        let mut state = self.lock();
+        *flag(&mut state) = true;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -75,11 +104,113 @@ pub enum Queued {
     Frames(VecDeque<Frame>),
     /// The queue overflowed: close the connection as too slow.
     Cut,
+    /// The server is shutting down; frames still queued stay for
+    /// [`OutboxReader::try_recv`].
+    GoingAway,
+    /// Time to see whether the client is still there: see
+    /// [`Outboxes::keep_alive`].
+    Ping,
 }
 
 /// The receiving side, owned by the connection's task.
 pub struct OutboxReader {
     shared: Arc<Shared>,
+    /// Where the outbox is registered, if it is.
+    registry: Option<Arc<Outboxes>>,
+    id: ConnId,
+}
+
+/// Every live connection's outbox, so that shutdown and the keep-alive
+/// pings reach them all. Each connection learns of both from its own queue,
+/// the one thing it already polls, rather than keeping a timer and a waiter on
+/// a shared token of its own: 100,000 connections make one timer, not
+/// 100,000, and a wake-up takes no lock shared by all connections.
+#[derive(Default)]
+pub struct Outboxes {
+    inner: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    live: HashMap<ConnId, Weak<Shared>>,
+    /// Set by [`Outboxes::go_away`]: outboxes opened later start going away.
+    going_away: bool,
+}
+
+impl Registry {
+    fn live(&self) -> Vec<Arc<Shared>> {
+        self.live.values().filter_map(Weak::upgrade).collect()
+    }
+}
+
+impl Outboxes {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new registered outbox: see [`Outbox::new`].
+    pub fn open(
+        self: &Arc<Self>,
+        id: ConnId,
+        user: &str,
+        capacity: usize,
+    ) -> (Outbox, OutboxReader) {
+        let (outbox, mut reader) = Outbox::new(id, user, capacity);
+        let mut registry = self.lock();
+        if registry.going_away {
+            outbox.shared.signal(|s| &mut s.going_away);
+        }
+        registry.live.insert(id, Arc::downgrade(&outbox.shared));
+        drop(registry);
+        reader.registry = Some(self.clone());
+        (outbox, reader)
+    }
+
+    /// Tells every connection, now and to come, that the server is going away.
+    pub fn go_away(&self) {
+        let live = {
+            let mut registry = self.lock();
+            registry.going_away = true;
+            registry.live()
+        };
+        for shared in live {
+            shared.signal(|s| &mut s.going_away);
+        }
+    }
+
+    /// Has every connection check on its client once per `every`: each
+    /// pings it, and closes it if it has been silent for the idle timeout
+    /// (so `every` is half that timeout). Runs for the process's life.
+    pub async fn keep_alive(self: Arc<Self>, every: Duration) {
+        // In eighths, so that 100,000 connections do not all ping at once.
+        const SHARES: u64 = 8;
+        let mut ticks = tokio::time::interval(every / SHARES as u32);
+        ticks.reset();
+        for share in (0..SHARES).cycle() {
+            ticks.tick().await;
+            self.ping(share, SHARES);
+        }
+    }
+
+    /// Asks the connections whose id is `share` modulo `shares` to ping.
+    fn ping(&self, share: u64, shares: u64) {
+        // Collected first: the registry's lock is not held while waking.
+        let due: Vec<Arc<Shared>> = self
+            .lock()
+            .live
+            .iter()
+            .filter(|(id, _)| *id % shares == share)
+            .filter_map(|(_, shared)| shared.upgrade())
+            .collect();
+        for shared in due {
+            shared.signal(|s| &mut s.ping_due);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().live.len()
+    }
 }
 
 impl Outbox {
@@ -88,7 +219,6 @@ impl Outbox {
     pub fn new(id: ConnId, user: &str, capacity: usize) -> (Outbox, OutboxReader) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
             capacity,
         });
         let outbox = Outbox {
@@ -96,7 +226,12 @@ impl Outbox {
             user: Arc::from(user),
             shared: shared.clone(),
         };
-        (outbox, OutboxReader { shared })
+        let reader = OutboxReader {
+            shared,
+            registry: None,
+            id,
+        };
+        (outbox, reader)
     }
 
     /// Queues a frame without waiting. A full queue means the client cannot
@@ -110,31 +245,43 @@ impl Outbox {
             state.cut = true;
             // The connection will close without writing them.
             state.frames = VecDeque::new();
+            let waker = state.waker.take();
             drop(state);
-            self.shared.ready.notify_one();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
             return false;
         }
-        let was_empty = state.frames.is_empty();
         state.frames.push_back(frame.clone());
-        drop(state);
         // Queued frames are taken all at once, so only the first of a burst
-        // needs to wake the reader.
-        if was_empty {
-            self.shared.ready.notify_one();
+        // needs to wake the reader: it takes the waker, the next ones find none.
+        let waker = state.waker.take();
+        drop(state);
+        // Woken outside the lock: the reader may run at once on another thread.
+        if let Some(waker) = waker {
+            waker.wake();
         }
         true
     }
 }
 
 impl OutboxReader {
-    /// Waits for frames, then takes all of them; or says the queue was cut.
-    pub async fn recv(&self) -> Queued {
-        loop {
-            if let Some(queued) = self.try_recv() {
-                return queued;
-            }
-            // A push between the check and here leaves a permit: no lost wake-up.
-            self.shared.ready.notified().await;
+    /// What the connection should do next: the queue's cut, shutdown, every
+    /// frame queued, or a ping, in that order. When there is nothing, the
+    /// task is woken by the next push or signal.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Queued> {
+        let mut state = self.shared.lock();
+        if state.cut {
+            Poll::Ready(Queued::Cut)
+        } else if state.going_away {
+            Poll::Ready(Queued::GoingAway)
+        } else if !state.frames.is_empty() {
+            Poll::Ready(Queued::Frames(std::mem::take(&mut state.frames)))
+        } else if std::mem::take(&mut state.ping_due) {
+            Poll::Ready(Queued::Ping)
+        } else {
+            state.park(cx);
+            Poll::Pending
         }
     }
 
@@ -150,14 +297,16 @@ impl OutboxReader {
         }
     }
 
-    /// Resolves once the queue is cut. Frames pushed meanwhile stay queued
-    /// for the next [`recv`](Self::recv).
-    pub async fn cut(&self) {
-        loop {
-            if self.shared.lock().cut {
-                return;
-            }
-            self.shared.ready.notified().await;
+    /// Ready once the queue is cut. Frames pushed meanwhile stay queued for
+    /// the next [`poll_recv`](Self::poll_recv); a push may wake the task
+    /// early, which then polls again.
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.lock();
+        if state.cut {
+            Poll::Ready(())
+        } else {
+            state.park(cx);
+            Poll::Pending
         }
     }
 }
@@ -169,6 +318,11 @@ impl Drop for OutboxReader {
         let mut state = self.shared.lock();
         state.closed = true;
         state.frames = VecDeque::new();
+        state.waker = None;
+        drop(state);
+        if let Some(registry) = &self.registry {
+            registry.lock().live.remove(&self.id);
+        }
     }
 }
 
@@ -176,10 +330,14 @@ impl Drop for OutboxReader {
 mod tests {
     use super::*;
 
+    async fn recv(r: &OutboxReader) -> Queued {
+        std::future::poll_fn(|cx| r.poll_recv(cx)).await
+    }
+
     fn text(frames: Queued) -> Vec<String> {
         match frames {
             Queued::Frames(f) => f.iter().map(|f| f.as_str().to_string()).collect(),
-            Queued::Cut => panic!("cut"),
+            _ => panic!("expected frames"),
         }
     }
 
@@ -189,14 +347,14 @@ mod tests {
         for i in 0..3 {
             assert!(o.push(&Frame::from(format!("f{i}"))));
         }
-        assert_eq!(text(r.recv().await), ["f0", "f1", "f2"]);
+        assert_eq!(text(recv(&r).await), ["f0", "f1", "f2"]);
         assert!(r.try_recv().is_none());
     }
 
     #[tokio::test]
     async fn a_waiting_reader_is_woken_by_a_push() {
         let (o, r) = Outbox::new(1, "ann", 8);
-        let reader = tokio::spawn(async move { text(r.recv().await) });
+        let reader = tokio::spawn(async move { text(recv(&r).await) });
         tokio::task::yield_now().await;
         assert!(o.push(&Frame::from_static("late")));
         assert_eq!(reader.await.expect("reader"), ["late"]);
@@ -208,7 +366,7 @@ mod tests {
         let r = Arc::new(r);
         let waiter = {
             let r = r.clone();
-            tokio::spawn(async move { r.cut().await })
+            tokio::spawn(async move { std::future::poll_fn(|cx| r.poll_cut(cx)).await })
         };
         assert!(o.push(&Frame::from_static("a")));
         assert!(o.push(&Frame::from_static("b")));
@@ -217,7 +375,7 @@ mod tests {
             "the third frame overflows"
         );
         waiter.await.expect("cut waiter");
-        assert!(matches!(r.recv().await, Queued::Cut));
+        assert!(matches!(recv(&r).await, Queued::Cut));
         assert!(
             !o.push(&Frame::from_static("d")),
             "a cut queue takes nothing"
@@ -230,7 +388,7 @@ mod tests {
         for round in 0..5 {
             assert!(o.push(&Frame::from(format!("{round}a"))));
             assert!(o.push(&Frame::from(format!("{round}b"))));
-            assert_eq!(text(r.recv().await).len(), 2);
+            assert_eq!(text(recv(&r).await).len(), 2);
         }
         assert!(r.try_recv().is_none(), "not cut, nothing left");
     }
@@ -240,5 +398,57 @@ mod tests {
         let (o, r) = Outbox::new(1, "ann", 2);
         drop(r);
         assert!(!o.push(&Frame::from_static("a")));
+    }
+
+    #[tokio::test]
+    async fn going_away_reaches_every_outbox_and_keeps_their_frames() {
+        let all = Arc::new(Outboxes::default());
+        let (o, r) = all.open(1, "ann", 8);
+        let (_o2, r2) = all.open(2, "bob", 8);
+        // Parked on its queue, as an idle connection is.
+        let waiting = tokio::spawn(async move { (recv(&r).await, r) });
+        tokio::task::yield_now().await;
+        assert!(o.push(&Frame::from_static("last words")));
+        all.go_away();
+        let (first, r) = waiting.await.expect("reader");
+        assert!(matches!(first, Queued::GoingAway), "going away comes first");
+        assert_eq!(text(r.try_recv().expect("queued")), ["last words"]);
+        assert!(matches!(recv(&r2).await, Queued::GoingAway));
+        let (_o3, r3) = all.open(3, "cy", 8);
+        assert!(
+            matches!(recv(&r3).await, Queued::GoingAway),
+            "an outbox opened after shutdown goes away at once"
+        );
+    }
+
+    #[test]
+    fn a_dropped_reader_leaves_the_registry() {
+        let all = Arc::new(Outboxes::default());
+        let (_a, ra) = all.open(1, "ann", 8);
+        let (_b, rb) = all.open(2, "bob", 8);
+        assert_eq!(all.len(), 2);
+        drop(ra);
+        assert_eq!(all.len(), 1);
+        drop(rb);
+        assert_eq!(all.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_ping_comes_once_after_the_frames_to_its_share_only() {
+        let all = Arc::new(Outboxes::default());
+        let (o, r) = all.open(1, "ann", 8);
+        let (_o2, r2) = all.open(2, "bob", 8);
+        assert!(o.push(&Frame::from_static("news")));
+        all.ping(1, 2);
+        assert_eq!(text(recv(&r).await), ["news"]);
+        assert!(matches!(recv(&r).await, Queued::Ping));
+        assert!(r.try_recv().is_none(), "one ping per call");
+        assert!(r2.try_recv().is_none(), "id 2 is in the other share");
+        let parked = tokio::spawn(async move { matches!(recv(&r).await, Queued::Ping) });
+        tokio::task::yield_now().await;
+        all.ping(1, 2);
+        assert!(parked.await.expect("reader"), "a parked reader is woken");
+        all.ping(0, 2);
+        assert!(matches!(recv(&r2).await, Queued::Ping));
     }
 }
