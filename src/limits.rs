@@ -1,6 +1,6 @@
 //! Rate limits on the `governor` crate (messages per user and per address,
-//! connection attempts, sign-in attempts) and the cap on connections per
-//! address.
+//! room requests per user, connection attempts, sign-in attempts) and the cap
+//! on connections per address.
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 pub enum Refused {
     #[error("slow down: too many messages")]
     Rate,
+    #[error("slow down: too many room requests; this one was not done")]
+    Requests,
     #[error("too many connection attempts from your address")]
     ConnectRate,
     #[error("too many connections from your address")]
@@ -36,9 +38,20 @@ fn quota(per_sec: u32, burst: u32) -> Quota {
     Quota::per_second(per_sec).allow_burst(burst)
 }
 
+/// Room requests (`join`, `history`) a user may make per second, sustained:
+/// a page joins a few rooms and pages back through history now and then; a
+/// loop that creates rooms or reads the store flat out is refused.
+const REQUESTS_PER_SEC: u32 = 20;
+/// Room requests a user may make at once: enough for a client in as many
+/// rooms as a connection may be in (`ws::MAX_ROOMS`) to join them all again
+/// when it reconnects.
+const REQUESTS_BURST: u32 = 120;
+const _: () = assert!(REQUESTS_BURST as usize >= crate::ws::MAX_ROOMS);
+
 /// Every rate limit of the server.
 pub struct Limits {
     sends: DefaultKeyedRateLimiter<String>,
+    requests: DefaultKeyedRateLimiter<String>,
     sends_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     connects: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
@@ -71,6 +84,7 @@ impl Limits {
         Limits {
             sends: DefaultKeyedRateLimiter::keyed(quota(s.user_per_sec, s.user_burst)),
             sends_by_ip: DefaultKeyedRateLimiter::keyed(quota(s.ip_per_sec, s.ip_burst)),
+            requests: DefaultKeyedRateLimiter::keyed(quota(REQUESTS_PER_SEC, REQUESTS_BURST)),
             connects: DefaultKeyedRateLimiter::keyed(Quota::per_minute(connects)),
             // Ten sign-in attempts a minute per address, five at once.
             logins: DefaultKeyedRateLimiter::keyed(
@@ -90,6 +104,13 @@ impl Limits {
         self.sends
             .check_key(&user.to_string())
             .map_err(|_| Refused::Rate)
+    }
+
+    /// Takes one room request (`join`, `history`) from a user's allowance.
+    pub fn check_request(&self, user: &str) -> Result<(), Refused> {
+        self.requests
+            .check_key(&user.to_string())
+            .map_err(|_| Refused::Requests)
     }
 
     /// Admits a new connection from an address, or says why not.
@@ -119,6 +140,8 @@ impl Limits {
         self.sends.retain_recent();
         self.sends.shrink_to_fit();
         self.sends_by_ip.retain_recent();
+        self.requests.retain_recent();
+        self.requests.shrink_to_fit();
         self.connects.retain_recent();
         self.logins.retain_recent();
     }

@@ -15,6 +15,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::{Future, poll_fn};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -47,6 +48,11 @@ const WRITE_BUFFER: usize = 4 * 1024;
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long a client cut as too slow has to read its way to the close.
 const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(30);
+/// A connection's typing notices in one room are relayed at most this often;
+/// the repeats say nothing new (the page sends one every 3 s).
+const TYPING_EVERY: Duration = Duration::from_secs(1);
+/// Rooms one connection may be in at once (see `limits` for the join rate).
+pub const MAX_ROOMS: usize = 100;
 /// Refused `hello`s before the connection is closed.
 const MAX_HELLOS: u32 = 5;
 /// How long shutdown waits for a connection's sends to be stored.
@@ -452,6 +458,8 @@ struct Session {
     /// Sends waiting for the store; made on the first send, since most
     /// connections only read.
     in_flight: Option<FuturesUnordered<InFlight>>,
+    /// When the last typing notice was relayed, and a hash of its room.
+    typed: Option<(Instant, u64)>,
 }
 
 impl Session {
@@ -473,6 +481,7 @@ impl Session {
             joined: HashSet::new(),
             resume,
             in_flight: None,
+            typed: None,
         }
     }
 
@@ -654,6 +663,18 @@ impl Session {
     }
 
     async fn handle(&mut self, frame: ClientFrame, app: &AppState) {
+        if matches!(
+            frame,
+            ClientFrame::Join { .. } | ClientFrame::History { .. }
+        ) && let Err(e) = app.limits.check_request(&self.actor.name)
+        {
+            app.metrics.rate_limited.inc();
+            return self.reply(ServerFrame::error(
+                ErrorCode::RateLimited,
+                e.to_string(),
+                None,
+            ));
+        }
         match frame {
             ClientFrame::Hello { .. } => self.reply(ServerFrame::error(
                 ErrorCode::BadRequest,
@@ -661,6 +682,15 @@ impl Session {
                 None,
             )),
             ClientFrame::Join { room } => {
+                if !self.joined.contains(&room) && self.joined.len() >= MAX_ROOMS {
+                    return self.reply(ServerFrame::error(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "a connection may be in at most {MAX_ROOMS} rooms; leave one first"
+                        ),
+                        None,
+                    ));
+                }
                 if self.joined.contains(&room) {
                     // Joining twice answers like the first time, without a second presence.
                     app.hub.leave(self.outbox.id, &room);
@@ -716,10 +746,14 @@ impl Session {
                 // task of its own, so a client that disconnects mid-send cancels
                 // neither the store's work nor the fan-out.
                 match app.hub.submit(&self.actor, msg).await {
-                    Ok(done) => self
-                        .in_flight
-                        .get_or_insert_with(FuturesUnordered::new)
-                        .push(tokio::spawn(async move { (nonce, done.await) })),
+                    Ok(done) => {
+                        // The message ends the others' "is typing": the next
+                        // notice is news again.
+                        self.typed = None;
+                        self.in_flight
+                            .get_or_insert_with(FuturesUnordered::new)
+                            .push(tokio::spawn(async move { (nonce, done.await) }));
+                    }
                     Err(e) => self.reply(ServerFrame::error(e.code(), e.to_string(), nonce)),
                 }
             }
@@ -740,12 +774,32 @@ impl Session {
             }
             ClientFrame::Typing { room } => {
                 if self.joined.contains(&room) {
-                    app.hub.typing(&self.actor, &room);
+                    // Clients repeat the notice while someone types; relaying
+                    // more than one a second would multiply a flood by the room.
+                    if self.typing_is_news(&room) {
+                        app.hub.typing(&self.actor, &room);
+                    }
                 } else {
                     self.not_joined(&room, None);
                 }
             }
         }
+    }
+
+    /// Whether a typing notice in `room` says something the room has not
+    /// heard in the last [`TYPING_EVERY`]; if so, it is taken as said.
+    fn typing_is_news(&mut self, room: &str) -> bool {
+        let mut hash = std::hash::DefaultHasher::new();
+        room.hash(&mut hash);
+        let room = hash.finish();
+        let now = Instant::now();
+        let news = !self
+            .typed
+            .is_some_and(|(at, r)| r == room && now.duration_since(at) < TYPING_EVERY);
+        if news {
+            self.typed = Some((now, room));
+        }
+        news
     }
 
     fn not_joined(&self, room: &str, nonce: Option<String>) {

@@ -656,6 +656,136 @@ async fn default_rate_limit_allows_a_burst_of_20() {
 }
 }
 
+/// Sends a `join` for each room without waiting, then returns how many were
+/// joined and how many refused with `code`.
+async fn join_all(c: &mut Client, rooms: &[String], code: &str) -> (usize, usize) {
+    for room in rooms {
+        c.send_json(json!({"type":"join","room":room})).await;
+    }
+    let (mut joined, mut refused) = (0, 0);
+    for _ in rooms {
+        let v = c
+            .recv_where("a join's answer", |v| matches!(typ(v), "joined" | "error"))
+            .await;
+        if typ(&v) == "joined" {
+            joined += 1;
+        } else {
+            assert_eq!(v["code"], code, "{v}");
+            refused += 1;
+        }
+    }
+    (joined, refused)
+}
+
+both_backends! {
+async fn room_requests_are_rate_limited() {
+    // Joining creates rooms in the store, history reads it: a loop of
+    // either must be refused, and a refused join must create nothing.
+    let s = Server::start().await;
+    let mut alice = s.guest_in("alice", "general").await;
+    for _ in 0..150 {
+        alice
+            .send_json(json!({"type":"history","room":"general","before":1}))
+            .await;
+    }
+    let rooms: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+    for room in &rooms {
+        alice.send_json(json!({"type":"join","room":room})).await;
+    }
+    let (mut pages, mut joined, mut limited) = (0, 0, 0);
+    for _ in 0..200 {
+        let v = alice
+            .recv_where("an answer", |v| {
+                matches!(typ(v), "history" | "joined" | "error")
+            })
+            .await;
+        match typ(&v) {
+            "history" => pages += 1,
+            "joined" => joined += 1,
+            _ => {
+                assert_eq!(v["code"], "rate_limited", "{v}");
+                limited += 1;
+            }
+        }
+    }
+    assert!(
+        (115..=140).contains(&(pages + joined)),
+        "burst 120 at 20/s, one spent on general: {pages} pages and {joined} joins done, \
+         {limited} refused"
+    );
+    assert!(joined < rooms.len(), "the joins came last and were refused");
+    let (st, listed) = s.get_json("/api/rooms").await;
+    assert_eq!(st, 200);
+    let made = arr(&listed)
+        .iter()
+        .filter(|r| rooms.iter().any(|n| r["name"] == n.as_str()))
+        .count();
+    assert_eq!(made, joined, "refused joins create no room: {listed}");
+    still_works(&mut alice, "general", "a flood of room requests").await;
+    // The limit is per user, and it refills.
+    let mut bob = s.guest_in("bob", "general").await;
+    still_works(&mut bob, "general", "alice's flood").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (joined, _) = join_all(&mut alice, &["later".to_string()], "rate_limited").await;
+    assert_eq!(joined, 1, "the allowance comes back");
+}
+}
+
+both_backends! {
+async fn a_connection_is_in_at_most_100_rooms() {
+    let s = Server::start().await;
+    let mut alice = s.guest_in("alice", "r0").await;
+    // All at once, as a client in 100 rooms does when it reconnects.
+    let rooms: Vec<String> = (1..100).map(|i| format!("r{i}")).collect();
+    let (joined, _) = join_all(&mut alice, &rooms, "rate_limited").await;
+    assert_eq!(joined, rooms.len(), "100 rooms fit in the request burst");
+    alice
+        .send_json(json!({"type":"join","room":"one-too-many"}))
+        .await;
+    let v = alice.expect_error("forbidden").await;
+    assert!(
+        v["message"].as_str().unwrap().contains("100"),
+        "the error says the cap: {v}"
+    );
+    // Joining a room it is in is still fine, and leaving makes room.
+    let (joined, _) = join_all(&mut alice, &["r5".to_string()], "forbidden").await;
+    assert_eq!(joined, 1);
+    alice.send_json(json!({"type":"leave","room":"r5"})).await;
+    let (joined, _) = join_all(&mut alice, &["one-too-many".to_string()], "forbidden").await;
+    assert_eq!(joined, 1, "a left room frees a place");
+    still_works(&mut alice, "r0", "the room cap").await;
+}
+}
+
+both_backends! {
+async fn a_typing_flood_reaches_others_once_a_second() {
+    let s = Server::start().await;
+    let mut alice = s.guest_in("alice", "general").await;
+    let mut bob = s.guest_in("bob", "general").await;
+    let typing = json!({"type":"typing","room":"general"});
+    for _ in 0..50 {
+        alice.send_json(typing.clone()).await;
+    }
+    bob.recv_where("alice typing", |v| typ(v) == "typing").await;
+    bob.expect_none_where(QUIET, "a repeated typing notice", |v| typ(v) == "typing")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    alice.send_json(typing.clone()).await;
+    bob.recv_where("alice typing a second later", |v| typ(v) == "typing")
+        .await;
+    // A message ends the notice: typing right after it is news at once.
+    still_works(&mut alice, "general", "a typing flood").await;
+    alice.send_json(typing.clone()).await;
+    bob.recv_where("alice typing again after her message", |v| {
+        typ(v) == "typing"
+    })
+    .await;
+    alice.send_json(typing).await;
+    bob.expect_none_where(QUIET, "a repeated typing notice", |v| typ(v) == "typing")
+        .await;
+}
+}
+
 both_backends! {
 async fn origin_is_checked_at_upgrade() {
     let s = Server::start().await;
