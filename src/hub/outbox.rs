@@ -81,11 +81,19 @@ impl Shared {
     fn signal(&self, flag: fn(&mut State) -> &mut bool) {
         let mut state = self.lock();
         *flag(&mut state) = true;
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        wake_reader(state);
+    }
+}
+
+/// Releases the lock, then wakes the reader if it is parked: woken outside
+/// the lock, since it may run at once on another thread. The reader takes
+/// everything queued when it runs, so only the first push of a burst finds
+/// a waker to wake.
+fn wake_reader(mut state: MutexGuard<'_, State>) {
+    let waker = state.waker.take();
+    drop(state);
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
@@ -245,22 +253,11 @@ impl Outbox {
             state.cut = true;
             // The connection will close without writing them.
             state.frames = VecDeque::new();
-            let waker = state.waker.take();
-            drop(state);
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            wake_reader(state);
             return false;
         }
         state.frames.push_back(frame.clone());
-        // Queued frames are taken all at once, so only the first of a burst
-        // needs to wake the reader: it takes the waker, the next ones find none.
-        let waker = state.waker.take();
-        drop(state);
-        // Woken outside the lock: the reader may run at once on another thread.
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        wake_reader(state);
         true
     }
 }
