@@ -16,8 +16,12 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const ROOM: &str = "busy";
-/// Frames a connection may have queued before it is cut.
-const SEND_QUEUE: usize = 32;
+/// Frames a connection may have queued before it is cut. A fast client can
+/// have 3 × WINDOW messages and WINDOW acks (32 frames) coming at once, and
+/// a presence frame on top when the stalled client joins or is cut: the
+/// queue must hold more than that, or a fast client that is scheduled late
+/// on a busy machine is cut too (seen once in CI with 32).
+const SEND_QUEUE: usize = 64;
 /// Characters of each message body (~3 KB).
 const BODY_CHARS: usize = 3000;
 /// Sends each fast client keeps in flight.
