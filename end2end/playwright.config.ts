@@ -7,8 +7,8 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 1,
-  // One retry, reported as "flaky", while a rare page load that never
-  // completes is not understood (docs/TESTING.md).
+  // One retry, reported as "flaky": a test that passes only on its retry is
+  // a bug to chase, as the page render that panicked was (docs/TESTING.md).
   retries: 1,
   reporter: [['list']],
   use: {

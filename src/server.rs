@@ -10,6 +10,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Services};
 use crate::store::{self, StoreError};
+use crate::ui::snapshot::preload;
 use crate::{api, ws};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -189,6 +190,12 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(guest_cookie))
+        // The chat page renders from a snapshot read before it, never
+        // waiting on the store in the middle of a render.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            preload::snapshot_first,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             same_origin_posts,

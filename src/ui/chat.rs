@@ -8,15 +8,11 @@ use super::messages::MessageList;
 use super::nickname::NicknameForm;
 use super::people::People;
 use super::sidebar::Sidebar;
-use super::snapshot::{SnapProblem, Snapshot, room_snapshot};
+use super::snapshot;
 use super::state::{Access, Chat, DEFAULT_ROOM, Status, dm_peer, is_dm, room_label};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-
-/// The snapshot a page renders from: `None` when the room is already live on
-/// the socket (the browser then has newer data than any snapshot).
-pub type SnapshotResource = Resource<Result<Option<Snapshot>, ServerFnError>>;
 
 /// `/` and `/r/{room}`.
 #[component]
@@ -36,20 +32,13 @@ pub fn ChatPage() -> impl IntoView {
         chat.menu_open.set(false);
         chat.people_open.set(false);
     });
-    let snapshot: SnapshotResource = Resource::new(
-        move || room.get(),
-        move |r| async move {
-            #[cfg(feature = "hydrate")]
-            if chat
-                .find(&r)
-                .is_some_and(|x| x.access.get_untracked() == Access::Joined)
-            {
-                return Ok(None);
-            }
-            room_snapshot(r).await.map(Some)
-        },
-    );
-    provide_context(snapshot);
+    // Before the view: every part of the page renders from the same state,
+    // on the server and while hydrating.
+    if let Some(snap) = snapshot::initial(&room.get_untracked()) {
+        chat.load(&snap);
+    }
+    #[cfg(feature = "hydrate")]
+    fetch_snapshots(chat, room);
 
     let title = move || {
         let me = chat.name.get();
@@ -107,9 +96,7 @@ pub fn ChatPage() -> impl IntoView {
                     </button>
                     <div class="room-heading">
                         <h1 class="room-title">{label}</h1>
-                        <WithSnapshot>
-                            <OnlineCount/>
-                        </WithSnapshot>
+                        <OnlineCount/>
                     </div>
                     <StatusBadge/>
                     <a
@@ -129,22 +116,16 @@ pub fn ChatPage() -> impl IntoView {
                         }
                     >
                         <PeopleIcon/>
-                        <WithSnapshot>
-                            <span class="people-btn-count" aria-hidden="true">
-                                {move || {
-                                    let room = chat.here();
-                                    room.online_count.get().unwrap_or_else(|| room.online.with(Vec::len))
-                                }}
-                            </span>
-                        </WithSnapshot>
+                        <span class="people-btn-count" aria-hidden="true">
+                            {move || {
+                                let room = chat.here();
+                                room.online_count.get().unwrap_or_else(|| room.online.with(Vec::len))
+                            }}
+                        </span>
                     </button>
                 </header>
                 <div class="conversation">
-                    <WithSnapshot fallback=move || {
-                        view! { <p class="loading">{chat.tr(K::Loading)}</p> }
-                    }>
-                        <MessageList/>
-                    </WithSnapshot>
+                    <MessageList/>
                     <Notice/>
                     <TypingLine/>
                     <Footer/>
@@ -158,32 +139,32 @@ pub fn ChatPage() -> impl IntoView {
     }
 }
 
-/// Renders its children once the page's snapshot is there (on the server:
-/// into the HTML), after giving the snapshot to the chat.
-#[component]
-pub fn WithSnapshot(
-    children: ChildrenFn,
-    #[prop(optional, into)] fallback: ViewFnOnce,
-) -> impl IntoView {
-    let chat = expect_context::<Chat>();
-    let snapshot = expect_context::<SnapshotResource>();
-    view! {
-        <Transition fallback=fallback>
-            {move || {
-                let children = children.clone();
-                Suspend::new(async move {
-                    match snapshot.await {
-                        Ok(Some(snap)) => chat.load(&snap),
-                        Ok(None) => {}
-                        Err(_) => {
-                            chat.here_untracked().problem.set(Some(SnapProblem::Unavailable))
-                        }
-                    }
-                    children()
-                })
-            }}
-        </Transition>
-    }
+/// In the browser: a room navigated to, not yet shown, while the socket is
+/// not there to join it, is shown from a snapshot. (A connected socket joins
+/// the room in view, and its `joined` brings the same and more; this is for a
+/// page with no nickname yet, or one whose connection is down.)
+#[cfg(feature = "hydrate")]
+fn fetch_snapshots(chat: Chat, room: Memo<String>) {
+    use super::snapshot::{SnapProblem, room_snapshot};
+    use super::state::is_public;
+    Effect::new(move |_| {
+        let name = room.get();
+        let r = chat.room(&name);
+        if !is_public(&name)
+            || r.loaded.get_untracked()
+            || r.problem.get_untracked().is_some()
+            || r.access.get_untracked() == Access::Joined
+            || chat.status.get_untracked() == Status::Connected
+        {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match room_snapshot(name).await {
+                Ok(snap) => chat.load(&snap),
+                Err(_) => r.problem.set(Some(SnapProblem::Unavailable)),
+            }
+        });
+    });
 }
 
 /// "3 online", under the room's name.

@@ -1,7 +1,6 @@
 //! Who is online in the room in view; picking someone opens a direct
 //! conversation with them.
 
-use super::chat::WithSnapshot;
 use super::i18n::K;
 use super::messages::{hue, initial};
 use super::sidebar::room_href;
@@ -26,9 +25,7 @@ pub fn People() -> impl IntoView {
                     "×"
                 </button>
             </div>
-            <WithSnapshot>
-                <PeopleList/>
-            </WithSnapshot>
+            <PeopleList/>
         </aside>
     }
 }

@@ -560,12 +560,8 @@ impl Chat {
     /// Shows a server-rendered snapshot. A room already live on the socket
     /// keeps what the socket gave.
     ///
-    /// Untracked: it runs inside the `Suspend` of every part of the page that
-    /// waits for the snapshot. Had it subscribed that `Suspend` to the room's
-    /// lines it then updates, the `Suspend` would run again and dispose the
-    /// views of its first run while the server was still rendering them (a
-    /// rare server panic, "a reactive value that has already been disposed",
-    /// leaving the page's response unfinished).
+    /// Untracked: it runs in a component's body and in an effect, neither
+    /// of which should re-run when the room's lines it updates change.
     pub fn load(&self, snap: &Snapshot) {
         untrack(|| self.load_untracked(snap));
     }
