@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { Server } from './server';
-import { BOT, joinAs, say, post, roomItem, sockets, expectNoPageErrors } from './helpers';
+import { BOT, open, joinAs, say, post, roomItem, sockets, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
@@ -99,6 +99,30 @@ test('each room has its own server-rendered URL', async ({ browser }) => {
   await page.goto(server.url + '/r/Not%20A%20Room');
   await expect(page.locator('.problem')).toContainText('no room by that name');
   await context.close();
+});
+
+test('without a nickname, moving to another room shows its history', async ({ browser }) => {
+  await post(server, 'general', 'hello general');
+  await post(server, 'music', 'in music');
+  // No nickname: no socket, so the browser asks for each room's snapshot.
+  const page = await open(browser, server, '/r/general');
+  await expect(page.getByRole('log')).toContainText('hello general');
+  await page.locator('#join-room-input').fill('music');
+  await page.locator('#join-room-input').press('Enter');
+  await expect(page).toHaveURL(/\/r\/music$/);
+  await expect(page.locator('.room-title')).toHaveText('#music');
+  await expect(page.getByRole('log').locator('li')).toHaveCount(1);
+  await expect(page.getByRole('log')).toContainText('in music');
+  // An empty room says so once its snapshot is in.
+  await page.locator('#join-room-input').fill('quiet');
+  await page.locator('#join-room-input').press('Enter');
+  await expect(page.locator('.room-title')).toHaveText('#quiet');
+  await expect(page.locator('.empty')).toBeVisible();
+  await page.goBack();
+  await expect(page.getByRole('log')).toContainText('in music');
+  expect(sockets.get(page)!.length).toBe(0);
+  expectNoPageErrors(page);
+  await page.context().close();
 });
 
 test('unread counts come back after a reload, from what was read', async ({ browser }) => {
