@@ -155,14 +155,73 @@ async fn pages_rendered_together_all_finish() {
         failures.extend(t.await.expect("a page worker"));
     }
     writing.await.expect("the writer");
-    let panics: Vec<String> = s
-        .log_lines()
-        .into_iter()
-        .filter(|l| l.contains("panicked"))
+    // Each panic with the message under it.
+    let logs = s.log_lines();
+    let panics: Vec<String> = logs
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("panicked"))
+        .map(|(i, _)| logs[i..(i + 3).min(logs.len())].join("\n"))
         .collect();
     assert!(
         failures.is_empty() && panics.is_empty(),
         "{} of 960 pages failed: {failures:#?}\nthe server panicked: {panics:#?}",
         failures.len()
     );
+}
+
+/// The database down: a page still comes, at once and whole, and says that
+/// history cannot be read; once the database is back, the history shows.
+/// (PostgreSQL, where a test can cut the server's connections off; runs when
+/// `CAUSERIE_TEST_POSTGRES` is set, as in CI.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_says_when_history_cannot_be_read() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: set CAUSERIE_TEST_POSTGRES=postgres://...");
+        return;
+    }
+    let db = PgDb::create();
+    let s = Server::start_with(ServerOpts::new().pg(db.clone()).with_bot()).await;
+    let (st, m) = s
+        .api_post(
+            "general",
+            Some(BOT_TOKEN),
+            &json!({ "body": "stored before" }),
+        )
+        .await;
+    assert_eq!(st, 201, "{m}");
+    let (_, html) = page(&s, "/r/general").await;
+    assert!(html.contains("stored before"), "{html}");
+
+    db.admin_exec(&format!(
+        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+        db.name
+    ))
+    .expect("cut the database off");
+    let asked = std::time::Instant::now();
+    let (st, html) = page(&s, "/r/general").await;
+    let took = asked.elapsed();
+    assert_eq!(st, 200, "{html}");
+    assert!(finished(&html), "an unfinished page: {html}");
+    assert!(
+        html.contains("History is unavailable right now."),
+        "the page says why it shows nothing: {html}"
+    );
+    assert!(
+        !html.contains("No messages yet"),
+        "not an empty room: {html}"
+    );
+    // The store's pool gives up after 3 s; the page must not wait longer.
+    assert!(took < Duration::from_secs(6), "the page took {took:?}");
+
+    db.admin_exec(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        db.name
+    ))
+    .expect("let the database back");
+    s.wait_healthy(Duration::from_secs(10)).await;
+    let (_, html) = page(&s, "/r/general").await;
+    assert!(html.contains("stored before"), "{html}");
+    assert!(!html.contains("History is unavailable"), "{html}");
 }

@@ -54,6 +54,12 @@ pub fn ChatPage() -> impl IntoView {
             format!("{label} · Causerie")
         }
     };
+    // On the server, a plain string: leptos_meta reads the title after the
+    // render, outside the request's reactive arena, where reading a signal
+    // panics (or finds another request's arena). In the browser it follows
+    // the room and the unread count.
+    #[cfg(feature = "ssr")]
+    let title = TextProp::from(untrack(title));
     let label = move || room_label(&room.get(), chat.name.get().as_deref());
     let close_drawers = move |_| {
         chat.menu_open.set(false);
