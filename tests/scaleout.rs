@@ -46,24 +46,6 @@ fn node_opts(db: &Arc<PgDb>, redis: &str) -> ServerOpts {
         .env("CAUSERIE_IP_RATE_BURST", 100000)
 }
 
-/// Waits until a node's `/healthz` is 200 (store and backplane up, the
-/// subscription to the other nodes established).
-async fn wait_healthy(s: &Server, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (st, body) = s.get_json("/healthz").await;
-        if st == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {} not healthy within {within:?}: {st} {body}",
-            s.addr
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `n` nodes on one fresh database and one Redis, each subscribed.
 async fn cluster(n: usize, redis: &str) -> (Arc<PgDb>, Vec<Server>) {
     let db = PgDb::create();
@@ -72,7 +54,7 @@ async fn cluster(n: usize, redis: &str) -> (Arc<PgDb>, Vec<Server>) {
         nodes.push(Server::start_with(node_opts(&db, redis)).await);
     }
     for s in &nodes {
-        wait_healthy(s, Duration::from_secs(10)).await;
+        s.wait_healthy(Duration::from_secs(10)).await;
     }
     (db, nodes)
 }
@@ -495,8 +477,8 @@ async fn redis_lost_and_back_leaves_no_gap() {
         during.iter().copied().collect::<Vec<_>>(),
         "bob after Redis came back"
     );
-    wait_healthy(&nodes[0], Duration::from_secs(10)).await;
-    wait_healthy(&nodes[1], Duration::from_secs(10)).await;
+    nodes[0].wait_healthy(Duration::from_secs(10)).await;
+    nodes[1].wait_healthy(Duration::from_secs(10)).await;
     acked.extend(&during);
 
     // 4. And the cluster goes on as one, both ways.
@@ -638,7 +620,7 @@ async fn postgres_down_means_unavailable() {
         db.name
     ))
     .expect("let the database back");
-    wait_healthy(s, Duration::from_secs(10)).await;
+    s.wait_healthy(Duration::from_secs(10)).await;
     let a = alice.send_msg("general", "after", "p1").await;
     assert_eq!(a["id"], 2, "the refused sends took no id: {a}");
     let page = s.api_messages("general", "?limit=50").await;
@@ -668,7 +650,7 @@ async fn rate_limit_is_shared_by_nodes() {
         nodes.push(Server::start_with(opts).await);
     }
     for s in &nodes {
-        wait_healthy(s, Duration::from_secs(10)).await;
+        s.wait_healthy(Duration::from_secs(10)).await;
     }
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     for (n, s) in nodes.iter().enumerate() {

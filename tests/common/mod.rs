@@ -426,6 +426,24 @@ impl Server {
         self.dir.clone()
     }
 
+    /// Waits until `/healthz` is 200 (the store and, with Redis, the
+    /// backplane up and subscribed).
+    pub async fn wait_healthy(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (st, body) = self.get_json("/healthz").await;
+            if st == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} not healthy within {within:?}: {st} {body}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET returning (status, JSON body or Null).
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.http().get(self.url(path)).send().await.expect("GET");
