@@ -584,8 +584,8 @@ impl Chat {
                 }
             });
         }
-        // Not `online_count`: the sidebar shows it, outside the parts of the
-        // page that wait for the snapshot, so only the socket sets it.
+        // Not `online_count`: that is the socket's (`joined`, `presence`);
+        // until it comes, the page counts `online`.
         room.online.set(snap.online.clone());
         room.loaded
             .set(snap.problem.is_none() && is_public(&snap.room));
