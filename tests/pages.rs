@@ -193,12 +193,7 @@ async fn a_page_says_when_history_cannot_be_read() {
     let (_, html) = page(&s, "/r/general").await;
     assert!(html.contains("stored before"), "{html}");
 
-    db.admin_exec(&format!(
-        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
-        db.name
-    ))
-    .expect("cut the database off");
+    db.cut_off();
     let asked = std::time::Instant::now();
     let (st, html) = page(&s, "/r/general").await;
     let took = asked.elapsed();
@@ -215,11 +210,7 @@ async fn a_page_says_when_history_cannot_be_read() {
     // The store's pool gives up after 3 s; the page must not wait longer.
     assert!(took < Duration::from_secs(6), "the page took {took:?}");
 
-    db.admin_exec(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-        db.name
-    ))
-    .expect("let the database back");
+    db.let_back();
     s.wait_healthy(Duration::from_secs(10)).await;
     let (_, html) = page(&s, "/r/general").await;
     assert!(html.contains("stored before"), "{html}");

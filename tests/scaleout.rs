@@ -589,12 +589,7 @@ async fn postgres_down_means_unavailable() {
     let mut alice = s.guest_in("alice", "general").await;
     alice.send_msg("general", "before", "p0").await;
 
-    db.admin_exec(&format!(
-        "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
-        db.name
-    ))
-    .expect("cut the database off");
+    db.cut_off();
     let mut refused = Vec::new();
     for i in 0..3 {
         let nonce = format!("down{i}");
@@ -615,11 +610,7 @@ async fn postgres_down_means_unavailable() {
     let (st, body) = s.get_json("/healthz").await;
     assert_eq!(st, 503, "healthz without the database: {body}");
 
-    db.admin_exec(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-        db.name
-    ))
-    .expect("let the database back");
+    db.let_back();
     s.wait_healthy(Duration::from_secs(10)).await;
     let a = alice.send_msg("general", "after", "p1").await;
     assert_eq!(a["id"], 2, "the refused sends took no id: {a}");

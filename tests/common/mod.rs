@@ -683,6 +683,26 @@ impl PgDb {
     pub fn admin_exec(&self, sql: &str) -> Result<(), String> {
         pg_admin_exec(&self.admin, sql)
     }
+
+    /// The database goes away for its servers: new connections are refused
+    /// and the open ones are terminated, as when PostgreSQL is down.
+    pub fn cut_off(&self) {
+        self.admin_exec(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+            self.name
+        ))
+        .expect("cut the database off");
+    }
+
+    /// Undoes [`PgDb::cut_off`].
+    pub fn let_back(&self) {
+        self.admin_exec(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            self.name
+        ))
+        .expect("let the database back");
+    }
 }
 
 impl Drop for PgDb {
