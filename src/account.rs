@@ -194,10 +194,18 @@ pub async fn login(name: String, password: String, csrf: String) -> Result<(), S
 pub async fn logout(csrf: String) -> Result<(), ServerFnError> {
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
+    let ended = session.id().map(|id| id.to_string());
     session
         .flush()
         .await
         .map_err(|e| ServerFnError::new(format!("the session store failed: {e}")))?;
+    if let (Some(id), Ok(app)) = (ended, server::app()) {
+        // The session's open sockets end with it, on every node.
+        app.hub.end_connections(
+            &crate::auth::credentials::session(&id),
+            crate::protocol::Ended::SignedOut,
+        );
+    }
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -242,14 +250,19 @@ pub async fn revoke_token(id: i64, csrf: String) -> Result<(), ServerFnError> {
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
     let user = server::require_user(&session).await?;
-    let done = app
+    let revoked = app
         .hub
         .store()
         .revoke_token(&user, id)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
-    if !done {
+    let Some(hash) = revoked else {
         return Err(ServerFnError::new("no such token"));
-    }
+    };
+    // Its open connections end now, on every node, not at their next hello.
+    app.hub.end_connections(
+        &crate::auth::credentials::token(&hash),
+        crate::protocol::Ended::TokenRevoked,
+    );
     Ok(())
 }

@@ -170,6 +170,7 @@ async fn post_message(
             "slow down: too many messages",
         ));
     }
+    crate::ws::open_room(&app, &actor, &room, Some(peer.ip())).await?;
     let msg = NewMessage {
         room,
         author: actor.name.clone(),

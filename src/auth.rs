@@ -255,9 +255,9 @@ impl Auth {
         label: &str,
     ) -> Result<(String, TokenInfo), AuthError> {
         let label = label.trim();
-        if label.is_empty() || label.chars().count() > 64 {
+        if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
             return Err(AuthError::BadRequest(
-                "a token's label is 1 to 64 characters".into(),
+                "a token's label is 1 to 64 characters, without control characters".into(),
             ));
         }
         let secret: [u8; 24] = rand::random();
@@ -284,4 +284,46 @@ fn check_password(password: &str) -> Result<(), AuthError> {
         )));
     }
     Ok(())
+}
+
+/// The keys a connection is bound by (see `hub::Outboxes::bind`): what its
+/// identity rests on, so that it is closed when that ends.
+pub mod credentials {
+    use super::digest;
+    use crate::hub::{Actor, Identity};
+
+    /// Every connection opened with this browser session.
+    pub fn session(session_id: &str) -> String {
+        format!("session:{}", digest(session_id))
+    }
+
+    /// Every connection opened with the API token of this hash (the
+    /// store keeps only the hash).
+    pub fn token(token_hash: &str) -> String {
+        format!("token:{token_hash}")
+    }
+
+    /// Every connection of this account opened from a browser session.
+    pub fn account_sessions(name: &str) -> String {
+        format!("account-sessions:{}", name.to_lowercase())
+    }
+
+    /// Every connection of this account, whatever it said hello with.
+    pub fn account(name: &str) -> String {
+        format!("account:{}", name.to_lowercase())
+    }
+
+    /// The keys of a connection opened with a browser session.
+    pub fn for_session(session_id: &str, name: &str) -> Vec<String> {
+        vec![session(session_id), account_sessions(name), account(name)]
+    }
+
+    /// The keys of a connection that said hello with a token.
+    pub fn for_token(secret: &str, actor: &Actor) -> Vec<String> {
+        let mut keys = vec![token(&digest(secret))];
+        if actor.identity == Identity::Account {
+            keys.push(account(&actor.name));
+        }
+        keys
+    }
 }

@@ -88,6 +88,18 @@ pub struct Config {
     #[arg(long, env = "CAUSERIE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// New rooms one identity, and one address, may make per minute.
+    #[arg(long, env = "CAUSERIE_ROOMS_PER_MIN", default_value_t = 10)]
+    pub rooms_per_min: u32,
+
+    /// Most public rooms the server keeps; past it, new ones are refused.
+    #[arg(long, env = "CAUSERIE_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: u32,
+
+    /// Rooms made by guests that never had a message are deleted after this long (e.g. `24h`, `90m`).
+    #[arg(long, env = "CAUSERIE_EMPTY_ROOM_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub empty_room_ttl: Duration,
+
     /// Frames a connection may have queued before it counts as too slow and is cut.
     #[arg(long, env = "CAUSERIE_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
@@ -133,6 +145,9 @@ impl Config {
             || self.connections_per_ip == 0
             || self.send_queue == 0
             || self.idle_timeout_secs == 0
+            || self.rooms_per_min == 0
+            || self.max_rooms == 0
+            || self.empty_room_ttl.is_zero()
         {
             return Err(ConfigError::Limits);
         }
@@ -177,6 +192,7 @@ impl Config {
             ip_burst: self.ip_rate_burst,
             connects_per_min: self.connects_per_min,
             connections_per_ip: self.connections_per_ip,
+            rooms_per_min: self.rooms_per_min,
         }
     }
 

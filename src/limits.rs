@@ -19,6 +19,8 @@ pub enum Refused {
     ConnectRate,
     #[error("too many connections from your address")]
     TooMany,
+    #[error("slow down: too many new rooms; this one was not made")]
+    NewRooms,
 }
 
 /// The limits' settings.
@@ -30,6 +32,8 @@ pub struct LimitSettings {
     pub ip_burst: u32,
     pub connects_per_min: u32,
     pub connections_per_ip: usize,
+    /// New rooms per minute, per identity and per address alike.
+    pub rooms_per_min: u32,
 }
 
 fn quota(per_sec: u32, burst: u32) -> Quota {
@@ -48,6 +52,13 @@ const REQUESTS_PER_SEC: u32 = 20;
 const REQUESTS_BURST: u32 = 120;
 const _: () = assert!(REQUESTS_BURST as usize >= crate::ws::MAX_ROOMS);
 
+/// New rooms: `per_min` a minute, sustained, and as many at once, so that
+/// a team setting up its rooms is not held back.
+fn rooms_quota(per_min: u32) -> Quota {
+    let n = NonZeroU32::new(per_min).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(n).allow_burst(n)
+}
+
 /// Every rate limit of the server.
 pub struct Limits {
     sends: DefaultKeyedRateLimiter<String>,
@@ -55,6 +66,8 @@ pub struct Limits {
     sends_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     connects: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
+    new_rooms: DefaultKeyedRateLimiter<String>,
+    new_rooms_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     connections: Arc<Mutex<HashMap<IpAddr, usize>>>,
     per_ip: usize,
 }
@@ -91,6 +104,8 @@ impl Limits {
                 Quota::per_minute(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
             ),
+            new_rooms: DefaultKeyedRateLimiter::keyed(rooms_quota(s.rooms_per_min)),
+            new_rooms_by_ip: DefaultKeyedRateLimiter::keyed(rooms_quota(s.rooms_per_min)),
             connections: Arc::new(Mutex::new(HashMap::new())),
             per_ip: s.connections_per_ip,
         }
@@ -111,6 +126,20 @@ impl Limits {
         self.requests
             .check_key(&user.to_string())
             .map_err(|_| Refused::Requests)
+    }
+
+    /// Takes one new room from an identity's allowance and its address's:
+    /// names are free for guests, so the address bounds what one machine
+    /// can make whatever names it takes.
+    pub fn check_new_room(&self, user: &str, ip: Option<IpAddr>) -> Result<(), Refused> {
+        if let Some(ip) = ip {
+            self.new_rooms_by_ip
+                .check_key(&ip)
+                .map_err(|_| Refused::NewRooms)?;
+        }
+        self.new_rooms
+            .check_key(&user.to_string())
+            .map_err(|_| Refused::NewRooms)
     }
 
     /// Admits a new connection from an address, or says why not.
@@ -144,5 +173,8 @@ impl Limits {
         self.requests.shrink_to_fit();
         self.connects.retain_recent();
         self.logins.retain_recent();
+        self.new_rooms.retain_recent();
+        self.new_rooms.shrink_to_fit();
+        self.new_rooms_by_ip.retain_recent();
     }
 }

@@ -3,8 +3,14 @@
 use causerie::config::Config;
 use std::process::ExitCode;
 
+fn main() -> ExitCode {
+    // Before the runtime's threads exist.
+    causerie::process::tune_allocator();
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     causerie::server::init_tracing();
     let config = match Config::load() {
         Ok(c) => c,

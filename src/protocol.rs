@@ -184,6 +184,41 @@ impl ErrorCode {
     }
 }
 
+/// Why the server closed a connection whose credentials stopped being
+/// valid while it was open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// The browser session it was opened with signed out.
+    SignedOut,
+    /// The API token it said hello with was revoked.
+    TokenRevoked,
+    /// The account's password changed: its other sessions end.
+    PasswordChanged,
+    /// The account was banned.
+    Banned,
+}
+
+impl Ended {
+    /// The WebSocket close code: 4003 for a ban, else 4001 (credentials refused).
+    pub fn close_code(self) -> u16 {
+        match self {
+            Ended::Banned => 4003,
+            _ => 4001,
+        }
+    }
+
+    /// The close reason, for people.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ended::SignedOut => "signed out",
+            Ended::TokenRevoked => "token revoked",
+            Ended::PasswordChanged => "password changed: sign in again",
+            Ended::Banned => "banned",
+        }
+    }
+}
+
 /// The HTTP API's error body: `{"error":{"code":"...","message":"..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -225,8 +260,11 @@ pub enum Invalid {
     EmptyBody,
     #[error("a message is at most 4000 characters")]
     LongBody,
-    #[error("a nonce is at most 64 bytes")]
+    #[error("a nonce is 1 to 64 bytes")]
     Nonce,
+    /// U+0000: PostgreSQL text cannot hold it, so no backend takes it.
+    #[error("text cannot contain the NUL character (U+0000)")]
+    Nul,
 }
 
 /// Checks a user name: 1 to 32 letters, digits, `_`, `-` and `.`.
@@ -279,6 +317,9 @@ pub fn dm_room(a: &str, b: &str) -> String {
 
 /// Trims a body and checks its length; returns the text to store.
 pub fn clean_body(body: &str) -> Result<&str, Invalid> {
+    if body.contains('\0') {
+        return Err(Invalid::Nul);
+    }
     let t = body.trim();
     match t.chars().count() {
         0 => Err(Invalid::EmptyBody),
@@ -291,6 +332,7 @@ pub fn clean_body(body: &str) -> Result<&str, Invalid> {
 pub fn validate_nonce(nonce: Option<&str>) -> Result<(), Invalid> {
     match nonce {
         Some(n) if n.is_empty() || n.len() > MAX_NONCE_LEN => Err(Invalid::Nonce),
+        Some(n) if n.contains('\0') => Err(Invalid::Nul),
         _ => Ok(()),
     }
 }
@@ -393,5 +435,8 @@ mod tests {
         assert!(clean_body("   ").is_err());
         assert!(clean_body(&"é".repeat(4000)).is_ok());
         assert!(clean_body(&"é".repeat(4001)).is_err());
+        assert_eq!(clean_body("a\0b"), Err(Invalid::Nul));
+        assert_eq!(validate_nonce(Some("n\0")), Err(Invalid::Nul));
+        assert_eq!(validate_nonce(Some("n-1")), Ok(()));
     }
 }

@@ -35,7 +35,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("{0}")]
+    #[error("{}", .0.detail())]
     Store(#[from] StoreError),
     #[error("{0}")]
     Config(#[from] ConfigError),
@@ -68,7 +68,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         rate_burst: config.rate_burst,
     });
     let backplane = backplane::open(redis, metrics.clone())?;
-    let hub = Hub::new(store.clone(), backplane, metrics.clone());
+    let outboxes = Arc::new(Outboxes::default());
+    let hub = Hub::new(store.clone(), backplane, metrics.clone(), outboxes.clone());
     tokio::spawn(hub.clone().run_ticker());
 
     let mut leptos = leptos::config::get_configuration(None)
@@ -88,6 +89,25 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             }
         });
     }
+    {
+        // Empty rooms made by guests go after a while: a name taken for
+        // nothing does not stay taken, nor fill the room list, for good.
+        let hub = hub.clone();
+        let ttl = config.empty_room_ttl;
+        // Looked at a few times per lifetime, at most every ten minutes.
+        let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(every);
+            loop {
+                every.tick().await;
+                match hub.expire_empty_rooms(ttl).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rooms = n, "expired empty rooms made by guests"),
+                    Err(e) => tracing::warn!(error = %e, "could not expire empty rooms"),
+                }
+            }
+        });
+    }
     let state = AppState::new(Services {
         auth: Arc::new(Auth::new(config.guests, config.bots()?, store.clone())),
         config: Arc::new(config),
@@ -96,7 +116,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         metrics,
         leptos: leptos.clone(),
         shutdown: CancellationToken::new(),
-        outboxes: Arc::new(Outboxes::default()),
+        outboxes,
         tracker: TaskTracker::new(),
     });
 

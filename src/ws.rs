@@ -2,7 +2,7 @@
 //! and a loop that turns client frames into hub calls and writes the
 //! connection's queued frames. Business rules live in the hub.
 
-use crate::auth::{Auth, AuthError, Holder};
+use crate::auth::{Auth, AuthError, Holder, credentials};
 use crate::hub::{Actor, Frame, HubError, Outbox, OutboxReader, Queued, encode};
 use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, ServerFrame, UserInfo};
 use crate::state::AppState;
@@ -51,6 +51,10 @@ const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(30);
 /// A connection's typing notices in one room are relayed at most this often;
 /// the repeats say nothing new (the page sends one every 3 s).
 const TYPING_EVERY: Duration = Duration::from_secs(1);
+/// Typing notices one connection may have relayed per second over all its
+/// rooms, and at once: a person types in one room at a time.
+const TYPING_PER_SEC: u32 = 2;
+const TYPING_BURST: u32 = 4;
 /// Rooms one connection may be in at once (see `limits` for the join rate).
 pub const MAX_ROOMS: usize = 100;
 /// Refused `hello`s before the connection is closed.
@@ -59,6 +63,32 @@ const MAX_HELLOS: u32 = 5;
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// The guest cookie set by the page, naming who holds a guest name.
 pub const GUEST_COOKIE: &str = "causerie_guest";
+
+/// Makes sure a room exists before `actor` joins or posts to it, a new
+/// one within the allowance for new rooms of the actor and its address.
+pub async fn open_room(
+    app: &AppState,
+    actor: &Actor,
+    room: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(), HubError> {
+    let max = i64::from(app.config.max_rooms);
+    app.hub
+        .open_room(actor, room, max, || {
+            app.limits.check_new_room(&actor.name, ip).map_err(|_| {
+                app.metrics.rate_limited.inc();
+                HubError::RoomRate
+            })
+        })
+        .await
+}
+
+/// A short key for a room name, for per-room bookkeeping of a connection.
+fn room_hash(room: &str) -> u64 {
+    let mut hash = std::hash::DefaultHasher::new();
+    room.hash(&mut hash);
+    hash.finish()
+}
 
 /// `GET /ws`: checks the Origin, then upgrades.
 pub async fn upgrade(
@@ -93,7 +123,8 @@ pub async fn upgrade(
         .get::<String>(crate::account::SESSION_USER)
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .zip(session.id().map(|id| id.to_string()));
     let hard = app.config.hard_frame_bytes;
     // Boxed: the upgrade's task keeps what its closure captured for the
     // connection's whole life, so let that be one pointer.
@@ -161,8 +192,9 @@ struct Client {
     peer: SocketAddr,
     /// Who holds the guest cookie; taken by the handshake.
     holder: Option<Holder>,
-    /// The signed-in account, if any; taken by the handshake.
-    account: Option<String>,
+    /// The signed-in account and its session's id, if any; taken by the
+    /// handshake.
+    account: Option<(String, String)>,
     /// Held for the connection's life: it counts against the address's cap.
     _slot: crate::limits::ConnectionSlot,
 }
@@ -308,7 +340,7 @@ async fn handshake(
     conn_id: u64,
     peer: SocketAddr,
     holder: Option<Holder>,
-    account: Option<String>,
+    account: Option<(String, String)>,
 ) -> Result<Box<Session>, End> {
     let deadline = tokio::time::sleep(app.config.idle_timeout());
     tokio::pin!(deadline);
@@ -349,24 +381,35 @@ async fn handshake(
                 return Err(End::Closed(close::UNAUTHORIZED, "hello first"));
             }
         };
+        // With the actor, what its identity rests on: the connection is
+        // closed when that ends (a sign-out, a revoked token).
         let claimed = match (token, name) {
             (Some(token), _) => match app.auth.token(&token).await {
-                Ok(Some(actor)) => Ok(actor),
+                Ok(Some(actor)) => {
+                    let keys = credentials::for_token(&token, &actor);
+                    Ok((actor, keys))
+                }
                 Ok(None) => Err(AuthError::Unauthorized("that token is not valid".into())),
                 Err(e) => Err(e),
             },
             (None, Some(name)) => {
                 let holder = holder.clone().unwrap_or(Holder::Connection(conn_id));
-                app.auth.claim_guest(&name, &holder).await
+                app.auth
+                    .claim_guest(&name, &holder)
+                    .await
+                    .map(|actor| (actor, Vec::new()))
             }
             (None, None) => match &account {
-                Some(name) => Ok(Auth::account(name.clone())),
+                Some((name, session_id)) => Ok((
+                    Auth::account(name.clone()),
+                    credentials::for_session(session_id, name),
+                )),
                 None => Err(AuthError::Unauthorized(
                     "not signed in: send a name (guest) or a token".into(),
                 )),
             },
         };
-        let actor = match claimed {
+        let (actor, keys) = match claimed {
             Ok(a) => a,
             Err(e @ AuthError::BadName(_)) => {
                 send_now(socket, &ServerFrame::error(e.code(), e.to_string(), None)).await?;
@@ -385,6 +428,7 @@ async fn handshake(
         // Boxed: it is moved from here into the connection loop, and a
         // connection's future keeps room for every place it was held.
         let session = Box::new(Session::new(app, conn_id, actor, resume, peer.ip()));
+        app.outboxes.bind(conn_id, keys);
         let rooms = match app.hub.rooms_for(&session.actor).await {
             Ok(r) => r,
             Err(e) => {
@@ -458,8 +502,12 @@ struct Session {
     /// Sends waiting for the store; made on the first send, since most
     /// connections only read.
     in_flight: Option<FuturesUnordered<InFlight>>,
-    /// When the last typing notice was relayed, and a hash of its room.
-    typed: Option<(Instant, u64)>,
+    /// Per room (a hash of its name), when its last typing notice was
+    /// relayed; at most one entry per room joined.
+    typed: Vec<(u64, Instant)>,
+    /// The connection's typing allowance over all rooms; made on the first
+    /// notice, since most connections never type.
+    typing_allowance: Option<Box<governor::DefaultDirectRateLimiter>>,
 }
 
 impl Session {
@@ -481,7 +529,8 @@ impl Session {
             joined: HashSet::new(),
             resume,
             in_flight: None,
-            typed: None,
+            typed: Vec::new(),
+            typing_allowance: None,
         }
     }
 
@@ -562,6 +611,9 @@ impl Session {
                 Step::Wait(Box::pin(self.write(socket, frames, idle, too_slow)))
             }
             Event::Queued(Queued::Cut) => Step::End(too_slow()),
+            Event::Queued(Queued::Ended(why)) => {
+                Step::End(End::Closed(why.close_code(), why.reason()))
+            }
             Event::Queued(Queued::GoingAway) => {
                 Step::Wait(Box::pin(async move { Some(self.drain(socket).await) }))
             }
@@ -696,6 +748,9 @@ impl Session {
                     app.hub.leave(self.outbox.id, &room);
                     self.joined.remove(&room);
                 }
+                if let Err(e) = open_room(app, &self.actor, &room, Some(self.ip)).await {
+                    return self.reply(ServerFrame::error(e.code(), e.to_string(), None));
+                }
                 let resume = self.resume.remove(&room);
                 match app.hub.join(&self.outbox, &self.actor, &room, resume).await {
                     Ok(_) => {
@@ -736,6 +791,7 @@ impl Session {
                         nonce,
                     ));
                 }
+                let typed_in = room_hash(&room);
                 let msg = NewMessage {
                     room,
                     author: self.actor.name.clone(),
@@ -749,7 +805,7 @@ impl Session {
                     Ok(done) => {
                         // The message ends the others' "is typing": the next
                         // notice is news again.
-                        self.typed = None;
+                        self.typed.retain(|(r, _)| *r != typed_in);
                         self.in_flight
                             .get_or_insert_with(FuturesUnordered::new)
                             .push(tokio::spawn(async move { (nonce, done.await) }));
@@ -786,20 +842,32 @@ impl Session {
         }
     }
 
-    /// Whether a typing notice in `room` says something the room has not
-    /// heard in the last [`TYPING_EVERY`]; if so, it is taken as said.
+    /// Whether a typing notice in `room` should be relayed: the room has
+    /// not heard one from this connection in the last [`TYPING_EVERY`], and
+    /// the connection is within its allowance over all rooms. If so, it is
+    /// taken as said.
     fn typing_is_news(&mut self, room: &str) -> bool {
-        let mut hash = std::hash::DefaultHasher::new();
-        room.hash(&mut hash);
-        let room = hash.finish();
+        let room = room_hash(room);
         let now = Instant::now();
-        let news = !self
-            .typed
-            .is_some_and(|(at, r)| r == room && now.duration_since(at) < TYPING_EVERY);
-        if news {
-            self.typed = Some((now, room));
+        self.typed
+            .retain(|(_, at)| now.duration_since(*at) < TYPING_EVERY);
+        if self.typed.iter().any(|(r, _)| *r == room) {
+            return false;
         }
-        news
+        let allowance = self.typing_allowance.get_or_insert_with(|| {
+            let quota = governor::Quota::per_second(
+                std::num::NonZeroU32::new(TYPING_PER_SEC).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+            .allow_burst(
+                std::num::NonZeroU32::new(TYPING_BURST).unwrap_or(std::num::NonZeroU32::MIN),
+            );
+            Box::new(governor::RateLimiter::direct(quota))
+        });
+        if allowance.check().is_err() {
+            return false;
+        }
+        self.typed.push((room, now));
+        true
     }
 
     fn not_joined(&self, room: &str, nonce: Option<String>) {

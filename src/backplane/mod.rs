@@ -11,7 +11,7 @@ mod redis;
 pub use self::redis::RedisBackplane;
 
 use crate::metrics::Metrics;
-use crate::protocol::Message;
+use crate::protocol::{Ended, Message};
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -50,6 +50,9 @@ pub enum Remote {
     /// Everyone online on the other live nodes, replacing what the hub
     /// knew (taken in order with the events, so it is never stale).
     Snapshot(PresenceMap),
+    /// Credentials ended on another node: close the connections bound to
+    /// `key` here too.
+    End { key: String, why: Ended },
 }
 
 /// Why a backplane could not be set up.
@@ -72,6 +75,9 @@ pub trait Backplane: Send + Sync + 'static {
 
     /// Relays a typing notice to other nodes. Never waits.
     fn publish_typing(&self, _room: &str, _user: &str) {}
+
+    /// Tells other nodes to close the connections bound to `key`. Never waits.
+    fn publish_end(&self, _key: &str, _why: Ended) {}
 
     /// The events from other nodes, for the hub; `None` after the first
     /// call, and always for a single node.

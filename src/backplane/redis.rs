@@ -19,7 +19,7 @@
 
 use super::{Backplane, BackplaneError, NodeId, PresenceMap, RedisSettings, Remote};
 use crate::metrics::Metrics;
-use crate::protocol::Message;
+use crate::protocol::{Ended, Message};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
@@ -103,6 +103,11 @@ enum Wire {
         room: String,
         id: i64,
     },
+    /// Credentials ended: close the connections bound to `key`.
+    End {
+        key: String,
+        why: Ended,
+    },
     /// The node re-wrote its presence: re-read it.
     Sync,
     Heartbeat {
@@ -121,6 +126,10 @@ enum Out {
     Typing {
         room: String,
         user: String,
+    },
+    End {
+        key: String,
+        why: Ended,
     },
 }
 
@@ -309,6 +318,13 @@ impl Backplane for RedisBackplane {
         });
     }
 
+    fn publish_end(&self, key: &str, why: Ended) {
+        self.queue(Out::End {
+            key: key.to_string(),
+            why,
+        });
+    }
+
     fn take_events(&self) -> Option<mpsc::Receiver<Remote>> {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
@@ -389,6 +405,7 @@ async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Out>) {
                             Wire::Presence { room, user, on: online }
                         }
                         Out::Typing { room, user } => Wire::Typing { room, user },
+                        Out::End { key, why } => Wire::End { key, why },
                     };
                     pipe.cmd("PUBLISH").arg(&inner.channel).arg(inner.envelope(wire)).ignore();
                 }
@@ -584,6 +601,7 @@ async fn listen(
                     },
                     Wire::Typing { room, user } => Remote::Typing { room, user },
                     Wire::Tip { room, id } => Remote::Tip { room, id },
+                    Wire::End { key, why } => Remote::End { key, why },
                 };
                 inner.metrics.backplane_received.inc();
                 tx.send(remote).await.ok()?;

@@ -86,6 +86,10 @@ pub enum HubError {
     TooSlow,
     #[error("slow down: too many messages; this one was not sent")]
     RateLimited,
+    #[error("slow down: too many new rooms; this one was not made")]
+    RoomRate,
+    #[error("this server has as many rooms as it allows; join an existing one")]
+    TooManyRooms,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -99,7 +103,8 @@ impl HubError {
             HubError::NotMember | HubError::GuestDm => ErrorCode::Forbidden,
             HubError::NoRoom(_) => ErrorCode::NotFound,
             HubError::TooSlow => ErrorCode::Unavailable,
-            HubError::RateLimited => ErrorCode::RateLimited,
+            HubError::RateLimited | HubError::RoomRate => ErrorCode::RateLimited,
+            HubError::TooManyRooms => ErrorCode::Forbidden,
             HubError::Store(_) => ErrorCode::Unavailable,
         }
     }
@@ -124,6 +129,9 @@ pub struct Hub {
     /// Rooms to compare with the store (after a lost subscription, a lost
     /// node, or a tip): room → the id to read up to, when known.
     stale: Mutex<HashMap<String, Option<i64>>>,
+    /// Every live connection of this node, to close those whose
+    /// credentials end.
+    outboxes: Arc<Outboxes>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,8 +145,10 @@ impl Hub {
         store: Arc<dyn Store>,
         backplane: Arc<dyn Backplane>,
         metrics: Arc<Metrics>,
+        outboxes: Arc<Outboxes>,
     ) -> Arc<Self> {
         Arc::new(Hub {
+            outboxes,
             distributed: backplane.kind() != "local",
             store,
             backplane,
@@ -173,6 +183,56 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Closes, on every node, the connections whose identity rests on
+    /// `key` (see [`Outboxes::bind`]); returns how many were here.
+    pub fn end_connections(&self, key: &str, why: protocol::Ended) -> usize {
+        self.backplane.publish_end(key, why);
+        let n = self.outboxes.end(key, why);
+        if n > 0 {
+            tracing::info!(
+                connections = n,
+                reason = why.reason(),
+                "closed connections whose credentials ended"
+            );
+        }
+        n
+    }
+
+    /// Makes sure a room the actor may enter exists before a join or a
+    /// post: an existing room costs nothing; a new one must pass `admit`
+    /// (the caller's allowance for new rooms) and, when public, fit under
+    /// `max_public`; it is recorded with its maker, so that an empty one
+    /// made by a guest can expire.
+    pub async fn open_room(
+        &self,
+        actor: &Actor,
+        room_name: &str,
+        max_public: i64,
+        admit: impl FnOnce() -> Result<(), HubError>,
+    ) -> Result<(), HubError> {
+        let kind = protocol::parse_room(room_name)?;
+        self.check_access(actor, room_name)?;
+        if self.existing_room(room_name).is_some() || self.store.room_exists(room_name).await? {
+            return Ok(());
+        }
+        admit()?;
+        if kind == RoomKind::Public && self.store.public_room_count().await? >= max_public {
+            return Err(HubError::TooManyRooms);
+        }
+        self.store
+            .create_room_by(room_name, &actor.name, actor.is_guest())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the empty rooms guests made before `older_than` ago, but
+    /// those someone is in on this node; returns how many went.
+    pub async fn expire_empty_rooms(&self, older_than: Duration) -> Result<u64, HubError> {
+        let keep: Vec<String> = lock(&self.rooms).keys().cloned().collect();
+        let before = crate::store::now_ms() - older_than.as_millis() as i64;
+        Ok(self.store.expire_empty_rooms(before, &keep).await?)
     }
 
     fn room(&self, name: &str) -> Arc<Mutex<RoomState>> {
@@ -355,7 +415,7 @@ impl Hub {
         Ok(async move {
             let outcome = pending.await.unwrap_or(Err(StoreError::Closed));
             let appended = outcome.inspect_err(|e| {
-                tracing::warn!(error = %e, "append failed");
+                tracing::warn!(error = %e.detail(), "append failed");
                 hub.metrics.store_errors.inc();
             })?;
             if !appended.duplicate {
@@ -390,7 +450,7 @@ impl Hub {
             room: room_name.to_string(),
             user: user.to_string(),
         });
-        lock(&room).broadcast(&frame, |o| &*o.user != user);
+        lock(&room).broadcast_ephemeral(&frame, |o| &*o.user != user);
     }
 
     /// Whether a connection is in a room.
@@ -513,6 +573,9 @@ impl Hub {
                 }
                 Remote::Resubscribed | Remote::NodesLost(_) => self.mark_all_stale(),
                 Remote::Snapshot(map) => self.apply_snapshot(map),
+                Remote::End { key, why } => {
+                    self.outboxes.end(&key, why);
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! (`poll_recv`), not awaited, so the connection's loop keeps no waiter
 //! future of its own: the one task that reads leaves its waker here.
 
+use crate::protocol::Ended;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +56,8 @@ struct State {
     going_away: bool,
     /// Time to see whether the client is still there.
     ping_due: bool,
+    /// The connection's credentials ended (a sign-out, a revoked token).
+    ended: Option<Ended>,
     /// The reading task, woken when the queue goes from empty to not, and
     /// when it is cut.
     waker: Option<Waker>,
@@ -118,6 +121,9 @@ pub enum Queued {
     /// Time to see whether the client is still there: see
     /// [`Outboxes::keep_alive`].
     Ping,
+    /// What the connection spoke as is no longer valid: close. See
+    /// [`Outboxes::end`].
+    Ended(Ended),
 }
 
 /// The receiving side, owned by the connection's task.
@@ -141,6 +147,9 @@ pub struct Outboxes {
 #[derive(Default)]
 struct Registry {
     live: HashMap<ConnId, Weak<Shared>>,
+    /// What each connection that has credentials speaks through (see
+    /// [`Outboxes::bind`]); only those connections have an entry.
+    keys: HashMap<ConnId, Box<[Box<str>]>>,
     /// Set by [`Outboxes::go_away`]: outboxes opened later start going away.
     going_away: bool,
 }
@@ -172,6 +181,37 @@ impl Outboxes {
         drop(registry);
         reader.registry = Some(self.clone());
         (outbox, reader)
+    }
+
+    /// Records what a connection's identity rests on (a session, a token,
+    /// an account), so that [`Outboxes::end`] finds it when that ends.
+    pub fn bind(&self, id: ConnId, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        let keys = keys.into_iter().map(String::into_boxed_str).collect();
+        self.lock().keys.insert(id, keys);
+    }
+
+    /// Closes every connection bound to `key`, saying why; returns how
+    /// many. Rare (a sign-out, a revocation), so a scan of the bound
+    /// connections is fine.
+    pub fn end(&self, key: &str, why: Ended) -> usize {
+        let due: Vec<Arc<Shared>> = {
+            let registry = self.lock();
+            registry
+                .keys
+                .iter()
+                .filter(|(_, keys)| keys.iter().any(|k| &**k == key))
+                .filter_map(|(id, _)| registry.live.get(id)?.upgrade())
+                .collect()
+        };
+        for shared in &due {
+            let mut state = shared.lock();
+            state.ended = Some(why);
+            wake_reader(state);
+        }
+        due.len()
     }
 
     /// Tells every connection, now and to come, that the server is going away.
@@ -245,8 +285,22 @@ impl Outbox {
     /// Queues a frame without waiting. A full queue means the client cannot
     /// keep up: it is cut rather than allowed to slow everyone else.
     pub fn push(&self, frame: &Frame) -> bool {
+        self.queue(frame, false)
+    }
+
+    /// Queues a frame that is news only now (typing, presence): behind a
+    /// queue already half full it is dropped instead, so that such frames
+    /// alone never cut a slow reader, and never crowd out its messages.
+    pub fn push_ephemeral(&self, frame: &Frame) -> bool {
+        self.queue(frame, true)
+    }
+
+    fn queue(&self, frame: &Frame, ephemeral: bool) -> bool {
         let mut state = self.shared.lock();
         if state.closed || state.cut {
+            return false;
+        }
+        if ephemeral && state.frames.len() >= self.shared.capacity / 2 {
             return false;
         }
         if state.frames.len() >= self.shared.capacity {
@@ -270,6 +324,8 @@ impl OutboxReader {
         let mut state = self.shared.lock();
         if state.cut {
             Poll::Ready(Queued::Cut)
+        } else if let Some(why) = state.ended {
+            Poll::Ready(Queued::Ended(why))
         } else if state.going_away {
             Poll::Ready(Queued::GoingAway)
         } else if !state.frames.is_empty() {
@@ -318,7 +374,9 @@ impl Drop for OutboxReader {
         state.waker = None;
         drop(state);
         if let Some(registry) = &self.registry {
-            registry.lock().live.remove(&self.id);
+            let mut registry = registry.lock();
+            registry.live.remove(&self.id);
+            registry.keys.remove(&self.id);
         }
     }
 }
@@ -390,6 +448,19 @@ mod tests {
         assert!(r.try_recv().is_none(), "not cut, nothing left");
     }
 
+    #[tokio::test]
+    async fn ephemeral_frames_are_dropped_behind_a_half_full_queue_never_cut() {
+        let (o, r) = Outbox::new(1, "ann", 4);
+        assert!(o.push(&Frame::from_static("m1")));
+        assert!(o.push_ephemeral(&Frame::from_static("t1")));
+        for _ in 0..100 {
+            assert!(!o.push_ephemeral(&Frame::from_static("t")));
+        }
+        assert!(o.push(&Frame::from_static("m2")), "messages still fit");
+        assert_eq!(text(recv(&r).await), ["m1", "t1", "m2"]);
+        assert!(o.push_ephemeral(&Frame::from_static("t2")), "room again");
+    }
+
     #[test]
     fn a_closed_reader_refuses_frames() {
         let (o, r) = Outbox::new(1, "ann", 2);
@@ -415,6 +486,28 @@ mod tests {
         assert!(
             matches!(recv(&r3).await, Queued::GoingAway),
             "an outbox opened after shutdown goes away at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn ending_a_key_closes_the_connections_bound_to_it_only() {
+        let all = Arc::new(Outboxes::default());
+        let (_a, ra) = all.open(1, "ann", 8);
+        let (_b, rb) = all.open(2, "ann", 8);
+        let (_c, rc) = all.open(3, "bob", 8);
+        all.bind(1, vec!["session:s1".into(), "account:ann".into()]);
+        all.bind(2, vec!["token:t1".into(), "account:ann".into()]);
+        assert_eq!(all.end("session:s1", Ended::SignedOut), 1);
+        assert!(matches!(recv(&ra).await, Queued::Ended(Ended::SignedOut)));
+        assert!(rb.try_recv().is_none() && rc.try_recv().is_none());
+        assert_eq!(all.end("account:ann", Ended::Banned), 2);
+        assert!(matches!(recv(&rb).await, Queued::Ended(Ended::Banned)));
+        assert_eq!(all.end("account:bob", Ended::Banned), 0);
+        drop(ra);
+        assert_eq!(
+            all.end("session:s1", Ended::SignedOut),
+            0,
+            "gone with its reader"
         );
     }
 

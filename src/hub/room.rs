@@ -181,7 +181,7 @@ impl RoomState {
             left: None,
             online,
         });
-        self.broadcast(&frame, |o| Some(o.id) != except);
+        self.broadcast_ephemeral(&frame, |o| Some(o.id) != except);
     }
 
     /// Sends the coalesced presence update, if any is waiting; `online`
@@ -198,7 +198,7 @@ impl RoomState {
             left: Some(std::mem::take(&mut self.batch_left).into_iter().collect()),
             online,
         });
-        self.broadcast(&frame, |_| true);
+        self.broadcast_ephemeral(&frame, |_| true);
     }
 
     /// Queues a frame for every member that `to` selects; returns the number
@@ -208,6 +208,16 @@ impl RoomState {
             .values()
             .filter(|o| to(o))
             .filter(|o| o.push(frame))
+            .count()
+    }
+
+    /// Like [`broadcast`](Self::broadcast), for frames that are news only
+    /// now (typing, presence): a member far behind goes without them.
+    pub fn broadcast_ephemeral(&self, frame: &Frame, to: impl Fn(&Outbox) -> bool) -> usize {
+        self.members
+            .values()
+            .filter(|o| to(o))
+            .filter(|o| o.push_ephemeral(frame))
             .count()
     }
 

@@ -58,7 +58,9 @@ pub struct TokenInfo {
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the message store is unavailable: {0}")]
+    /// The detail is for the log: people are told only that the store is
+    /// unavailable, never the database's own words.
+    #[error("the message store is unavailable right now; try again shortly")]
     Unavailable(String),
     #[error("the message store is shutting down")]
     Closed,
@@ -68,8 +70,20 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// The whole story, for operators: the database's own words included.
+    pub fn detail(&self) -> String {
+        match self {
+            StoreError::Unavailable(d) => format!("the store is unavailable: {d}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // Logged here, once: the error's Display says nothing of it.
+        tracing::warn!(error = %e, "store request failed");
         StoreError::Unavailable(e.to_string())
     }
 }
@@ -118,10 +132,27 @@ pub trait Store: Send + Sync + 'static {
     /// Records a room (idempotent).
     async fn create_room(&self, room: &str) -> Result<(), StoreError>;
 
+    /// Records a new room and who made it (idempotent: an existing room
+    /// keeps its maker).
+    async fn create_room_by(
+        &self,
+        room: &str,
+        creator: &str,
+        guest: bool,
+    ) -> Result<(), StoreError>;
+
+    /// How many public rooms exist.
+    async fn public_room_count(&self) -> Result<i64, StoreError>;
+
+    /// Deletes the rooms made by guests before `before_ms` that never had
+    /// a message, except those in `keep`; returns how many went.
+    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError>;
+
     /// Whether a room exists.
     async fn room_exists(&self, room: &str) -> Result<bool, StoreError>;
 
-    /// Public rooms, most recently active first.
+    /// Public rooms: those with messages first, most recently active
+    /// first, so that a flood of empty rooms never hides the ones in use.
     async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Direct-message rooms one user belongs to.
@@ -144,8 +175,9 @@ pub trait Store: Send + Sync + 'static {
     /// An account's tokens that are not revoked, newest first.
     async fn tokens(&self, owner: &str) -> Result<Vec<TokenInfo>, StoreError>;
 
-    /// Revokes one of an account's tokens; `false` if it has no such token.
-    async fn revoke_token(&self, owner: &str, id: i64) -> Result<bool, StoreError>;
+    /// Revokes one of an account's tokens and returns the token's hash;
+    /// `None` if it has no such live token.
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError>;
 
     /// The account a live token belongs to.
     async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
@@ -191,7 +223,7 @@ pub async fn open(url: &str) -> Result<(Arc<dyn Store>, SessionPool), StoreError
 }
 
 /// Milliseconds since the Unix epoch, the stored form of a timestamp.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -99,6 +99,18 @@ impl BatchError {
         }
     }
 
+    /// The database refused the data itself (SQLSTATE class 22, data
+    /// exception, or 23, integrity, but for the unique violation of a
+    /// nonce stored meanwhile): trying the same rows again cannot help.
+    fn is_row_error(&self) -> bool {
+        match &self.error {
+            sqlx::Error::Database(e) => e
+                .code()
+                .is_some_and(|c| (c.starts_with("22") || c.starts_with("23")) && c != "23505"),
+            _ => false,
+        }
+    }
+
     /// A conflict with another node's writer that a new attempt resolves:
     /// the same nonce stored meanwhile (the retry finds it), a deadlock or
     /// a serialisation failure.
@@ -125,17 +137,32 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Write>) {
         }
         if !appends.is_empty() {
             let msgs: Vec<&NewMessage> = appends.iter().map(|(m, _)| m).collect();
-            let result = write_with_retries(&pool, &msgs).await;
-            match result {
+            match write_with_retries(&pool, &msgs).await {
                 Ok(outcomes) => {
                     for ((_, reply), outcome) in appends.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
                     }
                 }
+                // One row the database refuses must not fail the others'
+                // messages: each is written alone, so only its own fails.
+                Err(e) if e.row_error && appends.len() > 1 => {
+                    tracing::warn!(error = %e.message, writes = appends.len(), "postgres batch refused a row; writing one by one");
+                    for (m, reply) in appends {
+                        let outcome = write_with_retries(&pool, &[&m]).await;
+                        let _ = reply.send(match outcome {
+                            Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
+                            Ok(_) => Err(StoreError::Closed),
+                            Err(e) => {
+                                tracing::error!(error = %e.message, "postgres append failed");
+                                Err(StoreError::Unavailable(e.message))
+                            }
+                        });
+                    }
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, writes = appends.len(), "postgres batch failed");
+                    tracing::error!(error = %e.message, writes = appends.len(), "postgres batch failed");
                     for (_, reply) in appends {
-                        let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
+                        let _ = reply.send(Err(StoreError::Unavailable(e.message.clone())));
                     }
                 }
             }
@@ -149,7 +176,15 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Write>) {
     }
 }
 
-async fn write_with_retries(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended>, String> {
+/// Why a batch could not be written, after its retries.
+struct Failed {
+    message: String,
+    /// The database refused a row's data: the batch as a whole will never
+    /// pass, but its other rows may.
+    row_error: bool,
+}
+
+async fn write_with_retries(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended>, Failed> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -157,12 +192,26 @@ async fn write_with_retries(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<A
         let err = match result {
             Ok(Ok(out)) => return Ok(out),
             Ok(Err(e)) => e,
-            Err(_) => return Err("the database did not answer in time".to_string()),
+            Err(_) => {
+                return Err(Failed {
+                    message: "the database did not answer in time".to_string(),
+                    row_error: false,
+                });
+            }
         };
+        if err.is_row_error() {
+            return Err(Failed {
+                message: err.error.to_string(),
+                row_error: !err.committing,
+            });
+        }
         // A connection the server closed (a restart, pg_terminate_backend)
         // fails the first statement; a fresh one may well succeed.
         if err.committing || attempt >= ATTEMPTS {
-            return Err(err.error.to_string());
+            return Err(Failed {
+                message: err.error.to_string(),
+                row_error: false,
+            });
         }
         if err.is_conflict() {
             tracing::debug!(error = %err.error, attempt, "postgres batch conflicted; retrying");
@@ -395,6 +444,46 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn create_room_by(
+        &self,
+        room: &str,
+        creator: &str,
+        guest: bool,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO rooms (name, last_id, created_ms, active_ms, creator, by_guest) \
+             VALUES ($1, 0, $2, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(room)
+        .bind(now)
+        .bind(creator)
+        .bind(guest)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn public_room_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < $1 \
+             AND NOT (name = ANY($2))",
+        )
+        .bind(before_ms)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM rooms WHERE name = $1)")
@@ -408,7 +497,7 @@ impl Store for PostgresStore {
         // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
         Ok(sqlx::query_scalar::<_, String>(
             "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' \
-             ORDER BY active_ms DESC, name COLLATE \"C\" LIMIT $1",
+             ORDER BY last_id > 0 DESC, active_ms DESC, name COLLATE \"C\" LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(&self.pool)
@@ -496,17 +585,16 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    async fn revoke_token(&self, owner: &str, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
             "UPDATE api_tokens SET revoked_ms = $1 \
-             WHERE owner = $2 AND id = $3 AND revoked_ms IS NULL",
+             WHERE owner = $2 AND id = $3 AND revoked_ms IS NULL RETURNING token_hash",
         )
         .bind(now_ms())
         .bind(owner)
         .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {

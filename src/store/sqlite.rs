@@ -23,7 +23,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Write {
     Append(NewMessage, Reply<Appended>),
-    CreateRoom(String, Reply<()>),
+    /// A room, and who made it when it is new (name, guest or not).
+    CreateRoom(String, Option<(String, bool)>, Reply<()>),
     /// Everything queued before it is written first.
     Shutdown(oneshot::Sender<()>),
 }
@@ -131,7 +132,7 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
                         Outcome::Done => Err(StoreError::Closed),
                     }));
                 }
-                Write::CreateRoom(_, reply) => {
+                Write::CreateRoom(_, _, reply) => {
                     let _ = reply.send(outcome.map(|_| ()));
                 }
                 Write::Shutdown(done) => {
@@ -238,14 +239,17 @@ async fn write_batch(
                     duplicate: false,
                 }));
             }
-            Write::CreateRoom(room, _) => {
+            Write::CreateRoom(room, creator, _) => {
                 sqlx::query(
-                    "INSERT OR IGNORE INTO rooms (name, last_id, created_ms, active_ms) \
-                     VALUES (?, 0, ?, ?)",
+                    "INSERT OR IGNORE INTO rooms \
+                     (name, last_id, created_ms, active_ms, creator, by_guest) \
+                     VALUES (?, 0, ?, ?, ?, ?)",
                 )
                 .bind(room)
                 .bind(now)
                 .bind(now)
+                .bind(creator.as_ref().map(|c| c.0.as_str()))
+                .bind(creator.as_ref().is_some_and(|c| c.1))
                 .execute(&mut *tx)
                 .await?;
                 out.push(Outcome::Done);
@@ -346,7 +350,42 @@ impl Store for SqliteStore {
 
     async fn create_room(&self, room: &str) -> Result<(), StoreError> {
         let room = room.to_string();
-        self.write(|reply| Write::CreateRoom(room, reply)).await
+        self.write(|reply| Write::CreateRoom(room, None, reply))
+            .await
+    }
+
+    async fn create_room_by(
+        &self,
+        room: &str,
+        creator: &str,
+        guest: bool,
+    ) -> Result<(), StoreError> {
+        let room = room.to_string();
+        let creator = Some((creator.to_string(), guest));
+        self.write(|reply| Write::CreateRoom(room, creator, reply))
+            .await
+    }
+
+    async fn public_room_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%'")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
+        // The rooms to keep go in as one JSON array rather than a bind each.
+        let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+        let done = sqlx::query(
+            "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < ? \
+             AND name NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(before_ms)
+        .bind(keep)
+        .execute(&self.admin)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
@@ -359,7 +398,8 @@ impl Store for SqliteStore {
 
     async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar::<_, String>(
-            "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' ORDER BY active_ms DESC, name LIMIT ?",
+            "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' \
+             ORDER BY last_id > 0 DESC, active_ms DESC, name LIMIT ?",
         )
         .bind(limit as i64)
         .fetch_all(&self.read)
@@ -447,16 +487,16 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn revoke_token(&self, owner: &str, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_ms = ? WHERE owner = ? AND id = ? AND revoked_ms IS NULL",
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "UPDATE api_tokens SET revoked_ms = ? WHERE owner = ? AND id = ? AND revoked_ms IS NULL \
+             RETURNING token_hash",
         )
         .bind(now_ms())
         .bind(owner)
         .bind(id)
-        .execute(&self.admin)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .fetch_optional(&self.admin)
+        .await?)
     }
 
     async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
