@@ -105,6 +105,7 @@ impl ServerOpts {
             .env("CAUSERIE_RATE_BURST", 100000)
             .env("CAUSERIE_IP_RATE_PER_SEC", 100000)
             .env("CAUSERIE_IP_RATE_BURST", 100000)
+            .env("CAUSERIE_ROOMS_PER_MIN", 100000)
     }
     pub fn dir(mut self, dir: Arc<tempfile::TempDir>) -> Self {
         self.dir = Some(dir);
@@ -264,6 +265,29 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A WebSocket whose socket receive buffer is `rcvbuf` bytes, so that a
+    /// client that stops reading is soon seen as one by the server.
+    pub async fn client_with_rcvbuf(&self, rcvbuf: u32) -> Client {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        let tcp = sock.connect(self.addr).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(self.ws_url(), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket handshake");
+        Client::new(ws)
+    }
+
+    /// The server's resident memory now, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
     }
 
     /// The server's own origin.
