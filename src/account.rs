@@ -1,7 +1,8 @@
 //! Accounts as the page uses them: register, sign in and out, API tokens.
 //! Server functions: the browser calls them over HTTP; their bodies run
-//! only on the server. Every one that changes state checks the session's
-//! CSRF token (synchronizer token pattern).
+//! only on the server. Every one that changes state checks the visitor's
+//! CSRF token: kept in the session once signed in, derived from the guest
+//! cookie before (so that anonymous visits store nothing).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,24 +40,71 @@ mod server {
     use super::*;
     use crate::auth::{AuthError, digest};
     use crate::state::AppState;
+    use axum::http::{StatusCode, header};
     use tower_sessions::Session;
 
+    /// A refusal with the HTTP status it deserves and a message for people.
+    pub fn fail(status: StatusCode, message: impl Into<String>) -> ServerFnError {
+        // A plain form post (no JavaScript) is answered with a redirect back
+        // to its page, which shows the message; a status would replace it.
+        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if !form_post && let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(status);
+        }
+        ServerFnError::new(message.into())
+    }
+
+    /// The database failed: said plainly, the details go to the log.
+    pub fn store_failed(e: impl std::fmt::Display) -> ServerFnError {
+        tracing::warn!("server function: the store failed: {e}");
+        fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server cannot reach its database right now; try again in a moment",
+        )
+    }
+
     pub fn app() -> Result<AppState, ServerFnError> {
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("no server state"))
+        use_context::<AppState>().ok_or_else(|| store_failed("no server state"))
     }
 
     pub async fn session() -> Result<Session, ServerFnError> {
         leptos_axum::extract::<Session>()
             .await
-            .map_err(|_| ServerFnError::new("sessions are unavailable"))
+            .map_err(|_| store_failed("sessions are unavailable"))
     }
 
-    fn store_failed(e: impl std::fmt::Display) -> ServerFnError {
-        ServerFnError::new(format!("the session store failed: {e}"))
+    /// The form token of a visitor not signed in: an HMAC of their browser's
+    /// guest cookie under the server's key. Nothing is stored for it, and
+    /// another browser's token does not fit.
+    fn guest_token() -> Option<String> {
+        use hmac::{Hmac, Mac};
+        let app = use_context::<AppState>()?;
+        let parts = use_context::<axum::http::request::Parts>()?;
+        let guest = parts.extensions.get::<crate::server::GuestId>()?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&app.form_key).ok()?;
+        mac.update(b"causerie form token\0");
+        mac.update(guest.0.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// The session's CSRF token, made on first use.
+    /// The token this visitor's forms carry: a signed-in session keeps one
+    /// in the session (made on first use); anyone else gets [`guest_token`],
+    /// so that an anonymous visit stores no session.
     pub async fn csrf(session: &Session) -> Result<String, ServerFnError> {
+        if user(session).await?.is_none() {
+            return guest_token().ok_or_else(|| {
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    "this page needs cookies; allow them and reload the page",
+                )
+            });
+        }
         if let Some(t) = session
             .get::<String>(SESSION_CSRF)
             .await
@@ -73,16 +121,21 @@ mod server {
         Ok(t)
     }
 
-    /// Refuses a state change whose form does not carry the session's token.
+    /// Refuses a state change whose form does not carry the visitor's token.
     pub async fn check_csrf(session: &Session, given: &str) -> Result<(), ServerFnError> {
-        let want = session
-            .get::<String>(SESSION_CSRF)
-            .await
-            .map_err(store_failed)?;
+        let want = if user(session).await?.is_some() {
+            session
+                .get::<String>(SESSION_CSRF)
+                .await
+                .map_err(store_failed)?
+        } else {
+            guest_token()
+        };
         // Comparing digests keeps the comparison's timing from telling anything.
         match want {
             Some(w) if digest(&w) == digest(given) => Ok(()),
-            _ => Err(ServerFnError::new(
+            _ => Err(fail(
+                StatusCode::FORBIDDEN,
                 "this form has expired; reload the page and try again",
             )),
         }
@@ -98,7 +151,7 @@ mod server {
     pub async fn require_user(session: &Session) -> Result<String, ServerFnError> {
         user(session)
             .await?
-            .ok_or_else(|| ServerFnError::new("sign in first"))
+            .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "sign in first"))
     }
 
     /// Starts a signed-in session under a new id (no fixation), with a new
@@ -116,8 +169,15 @@ mod server {
         Ok(())
     }
 
+    /// An account refusal with its status: a wrong password is 401, a
+    /// taken or bad name 409 or 400, a store failure 503.
     pub fn refused(e: AuthError) -> ServerFnError {
-        ServerFnError::new(e.to_string())
+        match e {
+            AuthError::Unauthorized(m) => fail(StatusCode::UNAUTHORIZED, m),
+            AuthError::BadName(m) if m.contains("taken") => fail(StatusCode::CONFLICT, m),
+            AuthError::BadName(m) | AuthError::BadRequest(m) => fail(StatusCode::BAD_REQUEST, m),
+            AuthError::Store(e) => store_failed(e),
+        }
     }
 
     pub fn row(t: crate::store::TokenInfo) -> TokenRow {
@@ -137,7 +197,8 @@ mod server {
         if let Some(ip) = ip
             && app.limits.check_login(ip).is_err()
         {
-            return Err(ServerFnError::new(
+            return Err(fail(
+                StatusCode::TOO_MANY_REQUESTS,
                 "too many attempts from your address; wait a minute",
             ));
         }
@@ -195,10 +256,7 @@ pub async fn logout(csrf: String) -> Result<(), ServerFnError> {
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
     let ended = session.id().map(|id| id.to_string());
-    session
-        .flush()
-        .await
-        .map_err(|e| ServerFnError::new(format!("the session store failed: {e}")))?;
+    session.flush().await.map_err(server::store_failed)?;
     if let (Some(id), Ok(app)) = (ended, server::app()) {
         // The session's open sockets end with it, on every node.
         app.hub.end_connections(
@@ -221,7 +279,7 @@ pub async fn list_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
         .store()
         .tokens(&user)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(server::store_failed)?;
     Ok(tokens.into_iter().map(server::row).collect())
 }
 
@@ -255,9 +313,12 @@ pub async fn revoke_token(id: i64, csrf: String) -> Result<(), ServerFnError> {
         .store()
         .revoke_token(&user, id)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(server::store_failed)?;
     let Some(hash) = revoked else {
-        return Err(ServerFnError::new("no such token"));
+        return Err(server::fail(
+            axum::http::StatusCode::NOT_FOUND,
+            "no such token; it may be revoked already",
+        ));
     };
     // Its open connections end now, on every node, not at their next hello.
     app.hub.end_connections(

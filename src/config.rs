@@ -103,6 +103,21 @@ pub struct Config {
     /// Frames a connection may have queued before it counts as too slow and is cut.
     #[arg(long, env = "CAUSERIE_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
+
+    /// Seconds an HTTP connection has to send a whole request head, counted
+    /// from when it is ready for one (just opened, or its previous answer
+    /// sent): also how long an idle kept-alive connection stays open.
+    #[arg(long, env = "CAUSERIE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body has to arrive whole after its head.
+    #[arg(long, env = "CAUSERIE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Open HTTP connections (WebSockets included) one address may hold;
+    /// more are closed at accept. At most half the total the file limit allows.
+    #[arg(long, env = "CAUSERIE_HTTP_CONNECTIONS_PER_IP", default_value_t = 1100)]
+    pub http_connections_per_ip: usize,
 }
 
 /// A configuration that does not make sense.
@@ -148,6 +163,9 @@ impl Config {
             || self.rooms_per_min == 0
             || self.max_rooms == 0
             || self.empty_room_ttl.is_zero()
+            || self.header_timeout_secs == 0
+            || self.body_timeout_secs == 0
+            || self.http_connections_per_ip == 0
         {
             return Err(ConfigError::Limits);
         }
@@ -193,6 +211,15 @@ impl Config {
             connects_per_min: self.connects_per_min,
             connections_per_ip: self.connections_per_ip,
             rooms_per_min: self.rooms_per_min,
+        }
+    }
+
+    /// How HTTP connections are timed out and capped.
+    pub fn http(&self) -> crate::listen::HttpSettings {
+        crate::listen::HttpSettings {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            per_ip: self.http_connections_per_ip,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, Services};
 use crate::store::{self, StoreError};
 use crate::ui::snapshot::preload;
-use crate::{api, ws};
+use crate::{api, headers, listen, ws};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
@@ -20,7 +20,6 @@ use axum::response::Response;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +59,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     // First: a SIGTERM during startup must shut down in order, not kill.
     let signalled = shutdown_signal()?;
     let (store, session_pool) = store::open(&config.database_url).await?;
+    let form_key = form_key(&session_pool).await?;
     let metrics = Arc::new(Metrics::new());
     let redis = config.redis_url.as_ref().map(|url| RedisSettings {
         url: url.clone(),
@@ -118,6 +118,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         shutdown: CancellationToken::new(),
         outboxes,
         tracker: TaskTracker::new(),
+        form_key,
     });
 
     // Every connection is pinged and checked for silence from here, on one
@@ -131,6 +132,18 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 
     let router = with_sessions(router(state.clone()), session_pool, &state.config).await?;
     let listener = tokio::net::TcpListener::bind(state.config.addr).await?;
+    let files = listen::raise_file_limit();
+    let gate = listen::Gate::new(
+        state.config.http_connections_per_ip,
+        listen::connection_budget(files.now),
+    );
+    tracing::info!(
+        "open-file limit {} (was {}): up to {} connections, {} per address",
+        files.now,
+        files.before,
+        listen::connection_budget(files.now),
+        gate.per_ip(),
+    );
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let shutdown = state.shutdown.clone();
     let outboxes = state.outboxes.clone();
@@ -140,16 +153,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         shutdown.cancel();
         outboxes.go_away();
     });
-    // No Nagle: a small frame (an ack) must not wait for the previous one's
-    // ACK; bursts are coalesced by the connection's writer instead.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve = axum::serve(
+    let serve = listen::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(state.shutdown.clone().cancelled_owned());
+        router,
+        state.config.http(),
+        gate,
+        state.shutdown.clone(),
+    );
     // Graceful shutdown waits for every HTTP connection to finish; one that
     // never does (a client that stopped reading, a socket that never sent
     // its request) must not keep the process alive past the bound.
@@ -158,7 +168,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         tokio::time::sleep(SHUTDOWN_WAIT).await;
     };
     tokio::select! {
-        served = serve => served?,
+        () = serve => {},
         () = bound => tracing::warn!("some HTTP connections did not finish in time"),
     }
 
@@ -209,6 +219,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(readable_errors))
         .layer(middleware::from_fn(guest_cookie))
         // The chat page renders from a snapshot read before it, never
         // waiting on the store in the middle of a render.
@@ -224,7 +235,63 @@ pub fn router(state: AppState) -> Router {
         // Pages and API answers; /pkg is precompressed, /ws is added after.
         .layer(CompressionLayer::new())
         .route("/ws", get(ws::upgrade))
+        .layer(middleware::from_fn(headers::security_headers))
         .with_state(state)
+}
+
+/// The secret visitors' form tokens are made with: made once, kept in the
+/// `settings` table.
+async fn form_key(pool: &store::SessionPool) -> Result<Arc<[u8]>, StoreError> {
+    let fresh: String = rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // Nodes starting together: the first insert wins, all read the same.
+    let key: String = match pool {
+        store::SessionPool::Sqlite(pool) => {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ('form_key', ?) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&fresh)
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'form_key'")
+                .fetch_one(pool)
+                .await?
+        }
+        store::SessionPool::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ('form_key', $1) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&fresh)
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'form_key'")
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    Ok(key.into_bytes().into())
+}
+
+/// How often expired sessions are deleted.
+const SESSION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Deletes expired sessions now and then. A loop of our own rather than
+/// `continuously_delete_expired`, which ends at its first error: a
+/// database down for a minute must not stop the sweeping for good.
+fn sweep_sessions<S: tower_sessions::session_store::ExpiredDeletion + Clone>(store: S) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SESSION_SWEEP);
+        loop {
+            every.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!("could not delete expired sessions: {e}");
+            }
+        }
+    });
 }
 
 /// Adds cookie sessions, kept in the same database as history.
@@ -249,6 +316,7 @@ async fn with_sessions(
             s.migrate()
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            sweep_sessions(s.clone());
             Ok(router.layer(layer(s, config)))
         }
         store::SessionPool::Postgres(pool) => {
@@ -263,6 +331,7 @@ async fn with_sessions(
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            sweep_sessions(s.clone());
             Ok(router.layer(layer(s, config)))
         }
     }
@@ -296,24 +365,36 @@ async fn same_origin_posts(
     next.run(req).await
 }
 
-/// Gives each browser a random guest cookie with its first page, so that
-/// its tabs share a guest name and other people cannot take it meanwhile.
-async fn guest_cookie(req: Request, next: Next) -> Response {
+/// The browser's guest cookie, read from the request or made for it; in
+/// the request's extensions, so that the first page can already carry a
+/// form token bound to it.
+#[derive(Debug, Clone)]
+pub struct GuestId(pub String);
+
+/// Gives each browser a random guest cookie with its first page (or its
+/// first server-function call), so that its tabs share a guest name, other
+/// people cannot take it meanwhile, and its forms' CSRF token is bound to it.
+async fn guest_cookie(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
     let page = req.method() == Method::GET
         && !["/api", "/ws", "/pkg", "/healthz", "/metrics", "/_sfn"]
             .iter()
-            .any(|p| req.uri().path().starts_with(p));
-    let has = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains(ws::GUEST_COOKIE));
+            .any(|p| path.starts_with(p));
+    let wants = page || path.starts_with("/_sfn");
+    let had = ws::cookie(req.headers(), ws::GUEST_COOKIE)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let made = match (&had, wants) {
+        (None, true) => Some(format!("{:032x}", rand::random::<u128>())),
+        _ => None,
+    };
+    if let Some(id) = had.as_ref().or(made.as_ref()) {
+        req.extensions_mut().insert(GuestId(id.clone()));
+    }
     let mut res = next.run(req).await;
-    if page && !has {
-        let id: u128 = rand::random();
+    if let Some(id) = made {
         let cookie = format!(
-            "{}={id:032x}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
+            "{}={id}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax",
             ws::GUEST_COOKIE
         );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -321,6 +402,53 @@ async fn guest_cookie(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// Server-function errors the framework answers itself (arguments that do
+/// not decode, an unknown function) come as HTTP 500 with its internal
+/// text: say it as a 400 a person can read, in the encoding the page
+/// decodes. The functions' own refusals carry their status already.
+async fn readable_errors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/_sfn") {
+        return next.run(req).await;
+    }
+    let res = next.run(req).await;
+    let status = res.status();
+    if status != axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        && status != axum::http::StatusCode::BAD_REQUEST
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // Error bodies are short; a long one is not the framework's.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let ours = text.starts_with("ServerError|");
+    if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR && ours {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    if !ours {
+        tracing::debug!("server function refused: {text}");
+    }
+    let message = if ours {
+        text.trim_start_matches("ServerError|").to_string()
+    } else if text.starts_with("Could not find a server function") {
+        "no such action; reload the page and try again".to_string()
+    } else {
+        "this form is incomplete or out of date; reload the page and try again".to_string()
+    };
+    parts.status = axum::http::StatusCode::BAD_REQUEST;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(format!("ServerError|{message}")),
+    )
 }
 
 /// Installs the SIGTERM and Ctrl-C handlers at once, so that no signal is

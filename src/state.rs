@@ -46,6 +46,9 @@ pub struct Services {
     pub outboxes: Arc<Outboxes>,
     /// Live WebSocket connections, awaited at shutdown.
     pub tracker: TaskTracker,
+    /// The server's secret for visitors' form tokens (kept in the database,
+    /// so that every node and every restart agree).
+    pub form_key: Arc<[u8]>,
 }
 
 impl Services {

@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 pub mod close {
     /// The server is going away (shutdown); reconnect elsewhere or later.
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not valid UTF-8 (RFC 6455, 8.1).
+    pub const INVALID_DATA: u16 = 1007;
     /// A frame over the hard size limit.
     pub const TOO_BIG: u16 = 1009;
     /// The first frame was not a valid `hello`, or the credentials were refused.
@@ -157,7 +159,7 @@ pub async fn upgrade(
         })
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -270,13 +272,17 @@ fn read(msg: Option<Result<WsMessage, axum::Error>>, max: usize) -> Incoming {
     match msg {
         None => Incoming::End(End::ClientClosed),
         Some(Err(e)) => {
-            let too_big = e
-                .into_inner()
-                .downcast::<tungstenite::Error>()
-                .map(|e| matches!(*e, tungstenite::Error::Capacity(_)));
-            match too_big {
-                Ok(true) => Incoming::End(End::Closed(close::TOO_BIG, "frame too large")),
-                Ok(false) => Incoming::End(End::Error("protocol error".into())),
+            // The errors a client can cause get the close code that says
+            // why; any other drops the connection.
+            match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+                Ok(tungstenite::Error::Capacity(_)) => {
+                    Incoming::End(End::Closed(close::TOO_BIG, "frame too large"))
+                }
+                Ok(tungstenite::Error::Utf8(_)) => Incoming::End(End::Closed(
+                    close::INVALID_DATA,
+                    "text frame is not valid UTF-8",
+                )),
+                Ok(_) => Incoming::End(End::Error("protocol error".into())),
                 Err(e) => Incoming::End(End::Error(e.to_string())),
             }
         }

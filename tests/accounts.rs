@@ -7,10 +7,12 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// A browser-like visitor: keeps the session cookie between requests.
+/// A browser-like visitor: keeps the session and guest cookies between
+/// requests (a visitor's form token is bound to the guest cookie).
 struct Visitor<'a> {
     server: &'a Server,
     cookie: Option<String>,
+    guest: Option<String>,
 }
 
 impl<'a> Visitor<'a> {
@@ -18,16 +20,19 @@ impl<'a> Visitor<'a> {
         Visitor {
             server,
             cookie: None,
+            guest: None,
         }
     }
 
     fn keep_cookie(&mut self, res: &reqwest::Response) {
         for v in res.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap_or("");
-            if let Some(pair) = v.split(';').next()
-                && pair.starts_with("causerie_session=")
-            {
-                self.cookie = Some(pair.to_string());
+            if let Some(pair) = v.split(';').next() {
+                if pair.starts_with("causerie_session=") {
+                    self.cookie = Some(pair.to_string());
+                } else if pair.starts_with("causerie_guest=") {
+                    self.guest = Some(pair.to_string());
+                }
             }
         }
     }
@@ -41,13 +46,23 @@ impl<'a> Visitor<'a> {
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(serde_urlencoded(form));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
+        let cookies = self.cookies();
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies);
         }
         let res = req.send().await.expect("server function call");
         self.keep_cookie(&res);
         let status = res.status().as_u16();
         (status, res.text().await.unwrap_or_default())
+    }
+
+    fn cookies(&self) -> String {
+        [&self.guest, &self.cookie]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     async fn csrf(&mut self) -> String {
@@ -63,7 +78,7 @@ impl<'a> Visitor<'a> {
     }
 
     async fn ws(&self) -> Client {
-        let cookie = self.cookie.clone().unwrap_or_default();
+        let cookie = self.cookies();
         self.server
             .ws_connect_with(&[("Cookie", cookie.as_str())])
             .await
@@ -195,7 +210,7 @@ async fn state_changes_need_the_csrf_token_and_our_origin() {
         .post(s.url("/_sfn/register"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("origin", "http://evil.example")
-        .header("cookie", v.cookie.clone().unwrap_or_default())
+        .header("cookie", v.cookies())
         .body(serde_urlencoded(&[
             ("name", "mallory"),
             ("password", "password1"),

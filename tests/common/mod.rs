@@ -60,6 +60,8 @@ pub struct ServerOpts {
     pub backend: Backend,
     /// Share this PostgreSQL database (several nodes of one cluster).
     pub pg: Option<Arc<PgDb>>,
+    /// Start the process with this open-file limit (soft and hard).
+    pub nofile: Option<u64>,
 }
 
 impl Default for ServerOpts {
@@ -69,6 +71,7 @@ impl Default for ServerOpts {
             dir: None,
             backend: current_backend(),
             pg: None,
+            nofile: None,
         }
     }
 }
@@ -106,6 +109,11 @@ impl ServerOpts {
             .env("CAUSERIE_IP_RATE_PER_SEC", 100000)
             .env("CAUSERIE_IP_RATE_BURST", 100000)
             .env("CAUSERIE_ROOMS_PER_MIN", 100000)
+    }
+    /// Starts the process under `ulimit -n n` (soft and hard limit).
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
+        self
     }
     pub fn dir(mut self, dir: Arc<tempfile::TempDir>) -> Self {
         self.dir = Some(dir);
@@ -208,7 +216,18 @@ impl Server {
             Some(pg) => pg.url.clone(),
             None => format!("sqlite://{}", db.display()),
         };
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_causerie"));
+        let bin = env!("CARGO_BIN_EXE_causerie");
+        let mut cmd = match opts.nofile {
+            // The shell lowers its own limits, then becomes the server.
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\""))
+                    .arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.current_dir(cwd.path())
             .env_remove("REDIS_URL")
             .env_remove("CAUSERIE_ORIGINS")

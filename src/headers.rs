@@ -1,0 +1,66 @@
+//! Security headers on every response: a Content-Security-Policy (a page's
+//! names the nonce its scripts carry), no framing, no MIME sniffing, no
+//! referrer.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// What every page may load: its own scripts (the inline ones by the
+/// response's nonce), its WebAssembly, its styles and its own WebSocket.
+/// Style attributes stay allowed: the message list colours avatars with
+/// them, and they run no code.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// The policy of everything that is not a page (API answers, files): it
+/// loads nothing.
+const OTHER_POLICY: &str = "default-src 'none'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// Sets the security headers; a page's own policy (with its nonce, set
+/// while it rendered) is kept.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(OTHER_POLICY),
+        );
+    }
+    // Older browsers do not read frame-ancestors.
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Room names are in paths; links in messages lead to other sites.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+/// Sets a page's policy, with the nonce leptos gave this response's
+/// scripts. Called while the page's shell renders.
+pub fn set_page_policy() {
+    use leptos::prelude::use_context;
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let Some(res) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str(&page_policy(&nonce)) {
+        res.insert_header(HeaderName::from_static("content-security-policy"), v);
+    }
+}
