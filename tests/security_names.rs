@@ -151,7 +151,8 @@ fn refused_taken(status: u16, body: &str) -> bool {
 /// Makes every guest-name reservation older than 30 days, as if the
 /// browsers had not come back for a month.
 async fn age_guest_names(s: &Server) {
-    let sql = "UPDATE guest_names SET last_seen_ms = last_seen_ms - 31 * 24 * 3600 * 1000";
+    // 31 days in milliseconds (a BIGINT literal, also in PostgreSQL).
+    let sql = "UPDATE guest_names SET last_seen_ms = last_seen_ms - 2678400000";
     if let Some(pg) = &s.pg {
         pg_admin_exec(&pg.url, sql).expect("age guest names");
     } else {
