@@ -91,6 +91,19 @@ pub struct Config {
     /// Frames a connection may have queued before it counts as too slow and is cut.
     #[arg(long, env = "CAUSERIE_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
+
+    /// Distinct guest names one browser (guest cookie) may hold, each for 30
+    /// days after its last use.
+    #[arg(long, env = "CAUSERIE_GUEST_NAMES_PER_BROWSER", default_value_t = crate::auth::GUEST_NAMES_PER_BROWSER)]
+    pub guest_names_per_browser: u32,
+
+    /// New guest names one address may take per hour (at most that many at once).
+    #[arg(
+        long,
+        env = "CAUSERIE_GUEST_NAMES_PER_IP_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub guest_names_per_ip_per_hour: u32,
 }
 
 /// A configuration that does not make sense.
@@ -98,8 +111,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error("CAUSERIE_BOT_TOKENS: expected name:token, got {0:?}")]
     BotToken(String),
-    #[error("CAUSERIE_BOT_TOKENS: invalid bot name {0:?}")]
-    BotName(String),
+    #[error("CAUSERIE_BOT_TOKENS: invalid bot name {0:?}: {1}")]
+    BotName(String, String),
     #[error("CAUSERIE_ORIGINS: {0:?} is not an origin like https://chat.example.org")]
     Origin(String),
     #[error("limits must be positive and the hard frame limit at least the soft one")]
@@ -133,6 +146,8 @@ impl Config {
             || self.connections_per_ip == 0
             || self.send_queue == 0
             || self.idle_timeout_secs == 0
+            || self.guest_names_per_browser == 0
+            || self.guest_names_per_ip_per_hour == 0
         {
             return Err(ConfigError::Limits);
         }
@@ -142,6 +157,8 @@ impl Config {
     /// Operator bot tokens, token → bot name.
     pub fn bots(&self) -> Result<HashMap<String, String>, ConfigError> {
         let mut out = HashMap::new();
+        // Name key → name: two bots may not look the same.
+        let mut keys: HashMap<String, String> = HashMap::new();
         for entry in self
             .bot_tokens
             .iter()
@@ -154,7 +171,16 @@ impl Config {
             if token.is_empty() {
                 return Err(ConfigError::BotToken(entry.to_string()));
             }
-            crate::protocol::validate_name(name).map_err(|_| ConfigError::BotName(name.into()))?;
+            crate::names::check_new_name(name)
+                .map_err(|e| ConfigError::BotName(name.into(), e.to_string()))?;
+            if let Some(other) = keys.insert(crate::names::name_key(name), name.to_string())
+                && other != name
+            {
+                return Err(ConfigError::BotName(
+                    name.into(),
+                    format!("it looks the same as the bot name {other:?}"),
+                ));
+            }
             out.insert(token.to_string(), name.to_string());
         }
         Ok(out)
@@ -177,6 +203,7 @@ impl Config {
             ip_burst: self.ip_rate_burst,
             connects_per_min: self.connects_per_min,
             connections_per_ip: self.connections_per_ip,
+            guest_names_per_ip_per_hour: self.guest_names_per_ip_per_hour,
         }
     }
 

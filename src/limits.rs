@@ -1,6 +1,6 @@
 //! Rate limits on the `governor` crate (messages per user and per address,
-//! room requests per user, connection attempts, sign-in attempts) and the cap
-//! on connections per address.
+//! room requests per user, connection attempts, sign-in attempts, new guest
+//! names per address) and the cap on connections per address.
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::collections::HashMap;
@@ -19,6 +19,8 @@ pub enum Refused {
     ConnectRate,
     #[error("too many connections from your address")]
     TooMany,
+    #[error("too many new guest names from your address this hour")]
+    GuestNames,
 }
 
 /// The limits' settings.
@@ -30,6 +32,7 @@ pub struct LimitSettings {
     pub ip_burst: u32,
     pub connects_per_min: u32,
     pub connections_per_ip: usize,
+    pub guest_names_per_ip_per_hour: u32,
 }
 
 fn quota(per_sec: u32, burst: u32) -> Quota {
@@ -55,6 +58,7 @@ pub struct Limits {
     sends_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     connects: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
+    guest_names: DefaultKeyedRateLimiter<IpAddr>,
     connections: Arc<Mutex<HashMap<IpAddr, usize>>>,
     per_ip: usize,
 }
@@ -81,6 +85,7 @@ impl Limits {
     /// Limits with the given settings.
     pub fn new(s: LimitSettings) -> Self {
         let connects = NonZeroU32::new(s.connects_per_min).unwrap_or(NonZeroU32::MIN);
+        let guest_names = NonZeroU32::new(s.guest_names_per_ip_per_hour).unwrap_or(NonZeroU32::MIN);
         Limits {
             sends: DefaultKeyedRateLimiter::keyed(quota(s.user_per_sec, s.user_burst)),
             sends_by_ip: DefaultKeyedRateLimiter::keyed(quota(s.ip_per_sec, s.ip_burst)),
@@ -90,6 +95,11 @@ impl Limits {
             logins: DefaultKeyedRateLimiter::keyed(
                 Quota::per_minute(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
+            ),
+            // A whole hour's names at once: a household behind one address
+            // may all arrive together; squatting hundreds may not.
+            guest_names: DefaultKeyedRateLimiter::keyed(
+                Quota::per_hour(guest_names).allow_burst(guest_names),
             ),
             connections: Arc::new(Mutex::new(HashMap::new())),
             per_ip: s.connections_per_ip,
@@ -135,6 +145,14 @@ impl Limits {
         self.logins.check_key(&ip).map_err(|_| Refused::Rate)
     }
 
+    /// Takes one new guest name (one its browser did not hold) from an
+    /// address's allowance.
+    pub fn check_new_guest_name(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.guest_names
+            .check_key(&ip)
+            .map_err(|_| Refused::GuestNames)
+    }
+
     /// Forgets keys whose allowance is full again, so the tables stay small.
     pub fn prune(&self) {
         self.sends.retain_recent();
@@ -144,5 +162,6 @@ impl Limits {
         self.requests.shrink_to_fit();
         self.connects.retain_recent();
         self.logins.retain_recent();
+        self.guest_names.retain_recent();
     }
 }

@@ -126,7 +126,8 @@ pub async fn upgrade(
         })
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of one cookie of a request.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -357,7 +358,11 @@ async fn handshake(
             },
             (None, Some(name)) => {
                 let holder = holder.clone().unwrap_or(Holder::Connection(conn_id));
-                app.auth.claim_guest(&name, &holder).await
+                app.auth
+                    .claim_guest(&name, &holder, || {
+                        app.limits.check_new_guest_name(peer.ip())
+                    })
+                    .await
             }
             (None, None) => match &account {
                 Some(name) => Ok(Auth::account(name.clone())),
