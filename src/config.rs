@@ -212,3 +212,25 @@ impl Config {
         Duration::from_secs(self.idle_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bots(tokens: &str) -> Result<HashMap<String, String>, ConfigError> {
+        Config::parse_from(["causerie", "--bot-tokens", tokens]).bots()
+    }
+
+    #[test]
+    fn bot_names_follow_the_name_rules() {
+        assert!(bots("rôbot:t1,helper:t2").is_ok());
+        for bad in ["ｂｏｔ:t", "dаve:t", "bot\u{3164}:t"] {
+            assert!(matches!(bots(bad), Err(ConfigError::BotName(..))), "{bad}");
+        }
+        // Two bots that look the same.
+        assert!(matches!(
+            bots("rôbot:t1,RÔBOT:t2"),
+            Err(ConfigError::BotName(..))
+        ));
+    }
+}
