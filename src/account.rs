@@ -176,6 +176,7 @@ mod server {
             AuthError::Unauthorized(m) => fail(StatusCode::UNAUTHORIZED, m),
             AuthError::BadName(m) if m.contains("taken") => fail(StatusCode::CONFLICT, m),
             AuthError::BadName(m) | AuthError::BadRequest(m) => fail(StatusCode::BAD_REQUEST, m),
+            AuthError::RateLimited(m) => fail(StatusCode::TOO_MANY_REQUESTS, m),
             AuthError::Store(e) => store_failed(e),
         }
     }
@@ -223,9 +224,15 @@ pub async fn register(name: String, password: String, csrf: String) -> Result<()
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
     server::throttle(&app).await?;
+    // The browser's guest cookie: it may turn the guest name it holds into
+    // an account.
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>()
+        .await
+        .unwrap_or_default();
+    let guest = crate::ws::cookie(&headers, crate::ws::GUEST_COOKIE);
     let actor = app
         .auth
-        .register(name.trim(), &password)
+        .register(name.trim(), &password, guest)
         .await
         .map_err(server::refused)?;
     server::sign_in(&session, &actor.name).await?;

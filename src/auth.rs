@@ -3,12 +3,13 @@
 //! the browser that used them.
 
 use crate::hub::{Actor, Identity};
-use crate::protocol::{self, ErrorCode};
-use crate::store::{Store, StoreError, TokenInfo};
+use crate::names::{self, name_key};
+use crate::protocol::ErrorCode;
+use crate::store::{GuestClaim, GuestName, Store, StoreError, TokenInfo};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// How long a guest name stays with the browser that last used it.
@@ -17,6 +18,8 @@ pub const GUEST_NAME_KEPT_MS: i64 = 30 * 24 * 3600 * 1000;
 pub const MIN_PASSWORD: usize = 8;
 /// Longest password accepted (hashing cost grows with length).
 pub const MAX_PASSWORD: usize = 256;
+/// Distinct guest names one browser may hold at once, by default.
+pub const GUEST_NAMES_PER_BROWSER: u32 = 3;
 
 /// Why an identity was refused.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum AuthError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 
@@ -38,6 +43,7 @@ impl AuthError {
             AuthError::BadName(_) => ErrorCode::BadName,
             AuthError::Unauthorized(_) => ErrorCode::Unauthorized,
             AuthError::BadRequest(_) => ErrorCode::BadRequest,
+            AuthError::RateLimited(_) => ErrorCode::RateLimited,
             AuthError::Store(_) => ErrorCode::Unavailable,
         }
     }
@@ -49,6 +55,8 @@ impl AuthError {
 pub enum Holder {
     Cookie(String),
     Connection(u64),
+    /// An account being registered under the name, for the moment it takes.
+    Registration,
 }
 
 /// Identities, passwords, tokens and the names guests hold while online.
@@ -56,9 +64,13 @@ pub struct Auth {
     guests: bool,
     /// SHA-256 of an operator token → bot name.
     bots: HashMap<String, String>,
+    /// The bots' names' keys ([`name_key`]).
+    bot_keys: HashSet<String>,
     store: Arc<dyn Store>,
-    /// Guest name (lower case) → (holder, live connections).
+    /// Guest name's key ([`name_key`]) → (holder, live connections).
     online_guests: Mutex<HashMap<String, (Holder, usize)>>,
+    /// Distinct guest names one browser may hold.
+    names_per_browser: u32,
     hasher: Argon2<'static>,
     /// A real hash of nothing, verified for unknown names.
     dummy_hash: String,
@@ -84,12 +96,20 @@ impl Auth {
             .unwrap_or_default();
         Auth {
             guests,
+            bot_keys: bots.values().map(|n| name_key(n)).collect(),
             bots: bots.into_iter().map(|(t, n)| (digest(&t), n)).collect(),
             store,
             online_guests: Mutex::new(HashMap::new()),
+            names_per_browser: GUEST_NAMES_PER_BROWSER,
             hasher,
             dummy_hash,
         }
+    }
+
+    /// Sets how many distinct guest names one browser may hold.
+    pub fn with_guest_names_per_browser(mut self, n: u32) -> Self {
+        self.names_per_browser = n.max(1);
+        self
     }
 
     /// The bot or account an API token belongs to.
@@ -116,54 +136,108 @@ impl Auth {
         }
     }
 
-    /// Whether a name belongs to a bot or an account.
-    async fn reserved(&self, name: &str) -> Result<bool, AuthError> {
-        Ok(self.bots.values().any(|b| b.eq_ignore_ascii_case(name))
-            || self.store.account(name).await?.is_some())
+    /// Whether a name belongs to a bot or an account (`key` is its [`name_key`]).
+    async fn reserved(&self, name: &str, key: &str) -> Result<bool, AuthError> {
+        Ok(self.bot_keys.contains(key) || self.store.account(name).await?.is_some())
     }
 
     /// Lets a guest take a name. Bots' and accounts' names are taken; a name
     /// online with another holder is taken; a name a browser used in the
-    /// last 30 days is kept for that browser.
-    pub async fn claim_guest(&self, name: &str, holder: &Holder) -> Result<Actor, AuthError> {
+    /// last 30 days is kept for that browser (against every other client,
+    /// with a cookie or without), and one with direct messages for good.
+    /// A browser holds a few names at most; `new_name` is asked before a
+    /// browser takes a name it does not hold yet (the per-address limit).
+    pub async fn claim_guest(
+        &self,
+        name: &str,
+        holder: &Holder,
+        new_name: impl FnOnce() -> Result<(), crate::limits::Refused>,
+    ) -> Result<Actor, AuthError> {
         if !self.guests {
             return Err(AuthError::Unauthorized(
                 "guests are not allowed here; sign in or use a token".into(),
             ));
         }
-        protocol::validate_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
+        names::check_new_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
         let taken = || AuthError::BadName(format!("the name {name:?} is taken"));
-        if self.reserved(name).await? {
+        let key = name_key(name);
+        if self.reserved(name, &key).await? {
             return Err(taken());
         }
-        let key = name.to_lowercase();
         if let Some((h, _)) = self.guests_map().get(&key)
             && h != holder
         {
             return Err(taken());
         }
-        if let Holder::Cookie(cookie) = holder
-            && !self
-                .store
-                .claim_guest_name(name, &digest(cookie), GUEST_NAME_KEPT_MS)
-                .await?
-        {
-            return Err(taken());
+        let held = self.store.guest_name(&key, name).await?;
+        match holder {
+            Holder::Cookie(cookie) => {
+                let mine = digest(cookie);
+                let renewing = held.as_ref().is_some_and(|g| g.holder == mine);
+                if !renewing {
+                    if held.as_ref().is_some_and(kept) {
+                        return Err(taken());
+                    }
+                    new_name().map_err(|_| {
+                        AuthError::RateLimited(
+                            "too many new guest names from your address this hour; \
+                             use a name you already have, or try again later"
+                                .into(),
+                        )
+                    })?;
+                }
+                let claim = self
+                    .store
+                    .claim_guest_name(
+                        name,
+                        &key,
+                        &mine,
+                        GUEST_NAME_KEPT_MS,
+                        self.names_per_browser,
+                    )
+                    .await?;
+                match claim {
+                    GuestClaim::Claimed => {}
+                    GuestClaim::Taken => return Err(taken()),
+                    GuestClaim::TooMany => {
+                        return Err(AuthError::BadName(format!(
+                            "this browser already holds {} guest names, the most it may \
+                             hold (each for 30 days after its last use); use one of them \
+                             or create an account",
+                            self.names_per_browser
+                        )));
+                    }
+                }
+            }
+            // Without the cookie, only names no browser keeps.
+            Holder::Connection(_) | Holder::Registration => {
+                if held.as_ref().is_some_and(kept) {
+                    return Err(taken());
+                }
+            }
         }
         // Checked again under the lock: another connection may have won meanwhile.
-        let mut online = self.guests_map();
-        match online.get_mut(&key) {
-            Some((h, n)) if h == holder => *n += 1,
-            Some(_) => return Err(taken()),
-            None => {
-                online.insert(key, (holder.clone(), 1));
+        {
+            let mut online = self.guests_map();
+            match online.get_mut(&key) {
+                Some((h, n)) if h == holder => *n += 1,
+                Some(_) => return Err(taken()),
+                None => {
+                    online.insert(key.clone(), (holder.clone(), 1));
+                }
             }
+        }
+        // A registration that began before our entry went in has finished
+        // by now (it holds the entry while it runs): its account wins.
+        if self.reserved(name, &key).await? {
+            self.release_guest(name);
+            return Err(taken());
         }
         Ok(Actor {
             name: name.to_string(),
             identity: match holder {
                 Holder::Cookie(_) => Identity::Guest,
-                Holder::Connection(_) => Identity::PassingGuest,
+                Holder::Connection(_) | Holder::Registration => Identity::PassingGuest,
             },
         })
     }
@@ -174,7 +248,7 @@ impl Auth {
 
     /// Gives back one connection's claim on a guest name.
     pub fn release_guest(&self, name: &str) {
-        let key = name.to_lowercase();
+        let key = name_key(name);
         let mut online = self.guests_map();
         if let Some((_, n)) = online.get_mut(&key) {
             *n -= 1;
@@ -184,17 +258,58 @@ impl Auth {
         }
     }
 
-    /// Registers an account. The name must be free of accounts, bots and
-    /// guests online now.
-    pub async fn register(&self, name: &str, password: &str) -> Result<Actor, AuthError> {
-        protocol::validate_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
+    /// Registers an account. The name must be free of accounts, bots,
+    /// guests online and browsers' guest names (kept 30 days, or for good
+    /// when they have direct messages). The browser that holds the guest
+    /// name (`guest_cookie`) may register it: the guest becomes the account,
+    /// conversations included, and the guest reservation ends.
+    pub async fn register(
+        &self,
+        name: &str,
+        password: &str,
+        guest_cookie: Option<&str>,
+    ) -> Result<Actor, AuthError> {
+        names::check_new_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
         check_password(password)?;
         let taken = || AuthError::BadName(format!("the name {name:?} is taken"));
-        if self.reserved(name).await? || self.guests_map().contains_key(&name.to_lowercase()) {
+        let key = name_key(name);
+        let mine = guest_cookie.map(digest);
+        let held_by_other = |g: &GuestName| Some(&g.holder) != mine.as_ref() && kept(g);
+        if self.reserved(name, &key).await?
+            || self
+                .store
+                .guest_name(&key, name)
+                .await?
+                .is_some_and(|g| held_by_other(&g))
+        {
             return Err(taken());
         }
+        // Hashing takes a while: before the name is held, not while.
         let hash = self.hash(password).await?;
-        if !self.store.create_account(name, &hash).await? {
+        // Hold the name among the guests online while the account is made,
+        // so no guest takes it meanwhile; its own browser's guest may stay.
+        let own = guest_cookie.map(|c| Holder::Cookie(c.to_string()));
+        {
+            let mut online = self.guests_map();
+            match online.get(&key) {
+                Some((h, _)) if Some(h) == own.as_ref() => {}
+                Some(_) => return Err(taken()),
+                None => {
+                    online.insert(key.clone(), (Holder::Registration, 1));
+                }
+            }
+        }
+        let created = self
+            .store
+            .create_account_for_guest(name, &key, &hash, mine.as_deref(), GUEST_NAME_KEPT_MS)
+            .await;
+        {
+            let mut online = self.guests_map();
+            if matches!(online.get(&key), Some((Holder::Registration, _))) {
+                online.remove(&key);
+            }
+        }
+        if !created? {
             return Err(taken());
         }
         Ok(Self::account(name.to_string()))
@@ -276,6 +391,12 @@ impl Auth {
     }
 }
 
+/// Whether a guest reservation still keeps its name from others: used in
+/// the last 30 days, or with direct messages (those never change hands).
+fn kept(g: &GuestName) -> bool {
+    g.has_dms || g.last_seen_ms >= crate::store::now_ms() - GUEST_NAME_KEPT_MS
+}
+
 fn check_password(password: &str) -> Result<(), AuthError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD || password.len() > MAX_PASSWORD {
@@ -305,12 +426,12 @@ pub mod credentials {
 
     /// Every connection of this account opened from a browser session.
     pub fn account_sessions(name: &str) -> String {
-        format!("account-sessions:{}", name.to_lowercase())
+        format!("account-sessions:{}", super::name_key(name))
     }
 
     /// Every connection of this account, whatever it said hello with.
     pub fn account(name: &str) -> String {
-        format!("account:{}", name.to_lowercase())
+        format!("account:{}", super::name_key(name))
     }
 
     /// The keys of a connection opened with a browser session.

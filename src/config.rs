@@ -118,6 +118,18 @@ pub struct Config {
     /// more are closed at accept. At most half the total the file limit allows.
     #[arg(long, env = "CAUSERIE_HTTP_CONNECTIONS_PER_IP", default_value_t = 1100)]
     pub http_connections_per_ip: usize,
+    /// Distinct guest names one browser (guest cookie) may hold, each for 30
+    /// days after its last use.
+    #[arg(long, env = "CAUSERIE_GUEST_NAMES_PER_BROWSER", default_value_t = crate::auth::GUEST_NAMES_PER_BROWSER)]
+    pub guest_names_per_browser: u32,
+
+    /// New guest names one address may take per hour (at most that many at once).
+    #[arg(
+        long,
+        env = "CAUSERIE_GUEST_NAMES_PER_IP_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub guest_names_per_ip_per_hour: u32,
 }
 
 /// A configuration that does not make sense.
@@ -125,8 +137,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error("CAUSERIE_BOT_TOKENS: expected name:token, got {0:?}")]
     BotToken(String),
-    #[error("CAUSERIE_BOT_TOKENS: invalid bot name {0:?}")]
-    BotName(String),
+    #[error("CAUSERIE_BOT_TOKENS: invalid bot name {0:?}: {1}")]
+    BotName(String, String),
     #[error("CAUSERIE_ORIGINS: {0:?} is not an origin like https://chat.example.org")]
     Origin(String),
     #[error("limits must be positive and the hard frame limit at least the soft one")]
@@ -166,6 +178,8 @@ impl Config {
             || self.header_timeout_secs == 0
             || self.body_timeout_secs == 0
             || self.http_connections_per_ip == 0
+            || self.guest_names_per_browser == 0
+            || self.guest_names_per_ip_per_hour == 0
         {
             return Err(ConfigError::Limits);
         }
@@ -175,6 +189,8 @@ impl Config {
     /// Operator bot tokens, token → bot name.
     pub fn bots(&self) -> Result<HashMap<String, String>, ConfigError> {
         let mut out = HashMap::new();
+        // Name key → name: two bots may not look the same.
+        let mut keys: HashMap<String, String> = HashMap::new();
         for entry in self
             .bot_tokens
             .iter()
@@ -187,7 +203,16 @@ impl Config {
             if token.is_empty() {
                 return Err(ConfigError::BotToken(entry.to_string()));
             }
-            crate::protocol::validate_name(name).map_err(|_| ConfigError::BotName(name.into()))?;
+            crate::names::check_new_name(name)
+                .map_err(|e| ConfigError::BotName(name.into(), e.to_string()))?;
+            if let Some(other) = keys.insert(crate::names::name_key(name), name.to_string())
+                && other != name
+            {
+                return Err(ConfigError::BotName(
+                    name.into(),
+                    format!("it looks the same as the bot name {other:?}"),
+                ));
+            }
             out.insert(token.to_string(), name.to_string());
         }
         Ok(out)
@@ -211,6 +236,7 @@ impl Config {
             connects_per_min: self.connects_per_min,
             connections_per_ip: self.connections_per_ip,
             rooms_per_min: self.rooms_per_min,
+            guest_names_per_ip_per_hour: self.guest_names_per_ip_per_hour,
         }
     }
 
@@ -226,5 +252,27 @@ impl Config {
     /// The idle timeout as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bots(tokens: &str) -> Result<HashMap<String, String>, ConfigError> {
+        Config::parse_from(["causerie", "--bot-tokens", tokens]).bots()
+    }
+
+    #[test]
+    fn bot_names_follow_the_name_rules() {
+        assert!(bots("rôbot:t1,helper:t2").is_ok());
+        for bad in ["ｂｏｔ:t", "dаve:t", "bot\u{3164}:t"] {
+            assert!(matches!(bots(bad), Err(ConfigError::BotName(..))), "{bad}");
+        }
+        // Two bots that look the same.
+        assert!(matches!(
+            bots("rôbot:t1,RÔBOT:t2"),
+            Err(ConfigError::BotName(..))
+        ));
     }
 }

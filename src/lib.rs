@@ -32,6 +32,7 @@ pub mod limits;
 pub mod listen;
 #[cfg(feature = "ssr")]
 pub mod metrics;
+pub mod names;
 #[cfg(feature = "ssr")]
 pub mod process;
 #[cfg(feature = "ssr")]

@@ -1,6 +1,6 @@
 //! Rate limits on the `governor` crate (messages per user and per address,
-//! room requests per user, connection attempts, sign-in attempts) and the cap
-//! on connections per address.
+//! room requests per user, connection attempts, sign-in attempts, new guest
+//! names per address) and the cap on connections per address.
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::collections::HashMap;
@@ -21,6 +21,8 @@ pub enum Refused {
     TooMany,
     #[error("slow down: too many new rooms; this one was not made")]
     NewRooms,
+    #[error("too many new guest names from your address this hour")]
+    GuestNames,
 }
 
 /// The limits' settings.
@@ -34,6 +36,7 @@ pub struct LimitSettings {
     pub connections_per_ip: usize,
     /// New rooms per minute, per identity and per address alike.
     pub rooms_per_min: u32,
+    pub guest_names_per_ip_per_hour: u32,
 }
 
 fn quota(per_sec: u32, burst: u32) -> Quota {
@@ -68,6 +71,7 @@ pub struct Limits {
     logins: DefaultKeyedRateLimiter<IpAddr>,
     new_rooms: DefaultKeyedRateLimiter<String>,
     new_rooms_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    guest_names: DefaultKeyedRateLimiter<IpAddr>,
     connections: Arc<Mutex<HashMap<IpAddr, usize>>>,
     per_ip: usize,
 }
@@ -94,6 +98,7 @@ impl Limits {
     /// Limits with the given settings.
     pub fn new(s: LimitSettings) -> Self {
         let connects = NonZeroU32::new(s.connects_per_min).unwrap_or(NonZeroU32::MIN);
+        let guest_names = NonZeroU32::new(s.guest_names_per_ip_per_hour).unwrap_or(NonZeroU32::MIN);
         Limits {
             sends: DefaultKeyedRateLimiter::keyed(quota(s.user_per_sec, s.user_burst)),
             sends_by_ip: DefaultKeyedRateLimiter::keyed(quota(s.ip_per_sec, s.ip_burst)),
@@ -106,6 +111,11 @@ impl Limits {
             ),
             new_rooms: DefaultKeyedRateLimiter::keyed(rooms_quota(s.rooms_per_min)),
             new_rooms_by_ip: DefaultKeyedRateLimiter::keyed(rooms_quota(s.rooms_per_min)),
+            // A whole hour's names at once: a household behind one address
+            // may all arrive together; squatting hundreds may not.
+            guest_names: DefaultKeyedRateLimiter::keyed(
+                Quota::per_hour(guest_names).allow_burst(guest_names),
+            ),
             connections: Arc::new(Mutex::new(HashMap::new())),
             per_ip: s.connections_per_ip,
         }
@@ -164,6 +174,14 @@ impl Limits {
         self.logins.check_key(&ip).map_err(|_| Refused::Rate)
     }
 
+    /// Takes one new guest name (one its browser did not hold) from an
+    /// address's allowance.
+    pub fn check_new_guest_name(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.guest_names
+            .check_key(&ip)
+            .map_err(|_| Refused::GuestNames)
+    }
+
     /// Forgets keys whose allowance is full again, so the tables stay small.
     pub fn prune(&self) {
         self.sends.retain_recent();
@@ -176,5 +194,6 @@ impl Limits {
         self.new_rooms.retain_recent();
         self.new_rooms.shrink_to_fit();
         self.new_rooms_by_ip.retain_recent();
+        self.guest_names.retain_recent();
     }
 }

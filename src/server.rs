@@ -109,7 +109,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         });
     }
     let state = AppState::new(Services {
-        auth: Arc::new(Auth::new(config.guests, config.bots()?, store.clone())),
+        auth: Arc::new(
+            Auth::new(config.guests, config.bots()?, store.clone())
+                .with_guest_names_per_browser(config.guest_names_per_browser),
+        ),
         config: Arc::new(config),
         hub,
         limits,

@@ -159,6 +159,7 @@ pub async fn upgrade(
         })
 }
 
+/// The value of one cookie of a request.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -401,7 +402,9 @@ async fn handshake(
             (None, Some(name)) => {
                 let holder = holder.clone().unwrap_or(Holder::Connection(conn_id));
                 app.auth
-                    .claim_guest(&name, &holder)
+                    .claim_guest(&name, &holder, || {
+                        app.limits.check_new_guest_name(peer.ip())
+                    })
                     .await
                     .map(|actor| (actor, Vec::new()))
             }

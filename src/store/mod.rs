@@ -55,6 +55,27 @@ pub struct TokenInfo {
     pub created_ms: i64,
 }
 
+/// A browser's reservation of a guest name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestName {
+    /// SHA-256 of the browser's guest cookie.
+    pub holder: String,
+    pub last_seen_ms: i64,
+    /// Whether the name (as last used, or as asked) is a member of a
+    /// direct-message room: such a name never passes to another holder.
+    pub has_dms: bool,
+}
+
+/// What a claim on a guest name came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestClaim {
+    Claimed,
+    /// An account has the name, or another browser keeps it.
+    Taken,
+    /// The browser already holds as many names as it may.
+    TooMany,
+}
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -158,10 +179,27 @@ pub trait Store: Send + Sync + 'static {
     /// Direct-message rooms one user belongs to.
     async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
-    /// Registers an account; `false` when the name (in any case) is taken.
+    /// Registers an account; `false` when the name (by its
+    /// [`name_key`](crate::names::name_key)) is taken.
     async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError>;
 
-    /// The account of a name, in any case.
+    /// Registers an account unless another browser keeps the guest name
+    /// (`key` is its [`name_key`](crate::names::name_key)): used within
+    /// `keep_ms`, or with direct messages. When `holder` (the registering
+    /// browser's cookie hash) holds it, its reservation ends: the guest
+    /// becomes the account. `false` when the name is taken. Atomic with
+    /// [`Store::claim_guest_name`].
+    async fn create_account_for_guest(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The account of a name: the one spelled so, else the one with the
+    /// same [`name_key`](crate::names::name_key).
     async fn account(&self, name: &str) -> Result<Option<Account>, StoreError>;
 
     /// Records a new API token (by its hash) for an account.
@@ -182,14 +220,23 @@ pub trait Store: Send + Sync + 'static {
     /// The account a live token belongs to.
     async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
 
-    /// Gives a guest name to a holder (a browser), unless another holder
-    /// used it within `keep_ms`; `false` when it is taken.
+    /// The reservation of a guest name by its key, if any; `has_dms` looks
+    /// for direct-message rooms of the name as last used and of `name`.
+    async fn guest_name(&self, key: &str, name: &str) -> Result<Option<GuestName>, StoreError>;
+
+    /// Gives a guest name (`key` is its [`name_key`](crate::names::name_key))
+    /// to a holder (a browser's cookie hash), unless an account has it or
+    /// another holder keeps it (used within `keep_ms`, or with direct
+    /// messages), and unless the holder already has `max_names` other names
+    /// used within `keep_ms`. A name the holder has is always renewed.
     async fn claim_guest_name(
         &self,
         name: &str,
+        key: &str,
         holder: &str,
         keep_ms: i64,
-    ) -> Result<bool, StoreError>;
+        max_names: u32,
+    ) -> Result<GuestClaim, StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

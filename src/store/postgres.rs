@@ -11,12 +11,13 @@
 //! node's writer waits for, so ids stay unique and strictly increasing.
 
 use super::{
-    Account, Appended, NewMessage, Page, PendingAppend, Store, StoreError, TokenInfo, format_ts,
-    now_ms,
+    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError,
+    TokenInfo, format_ts, now_ms,
 };
+use crate::names::{KEY_VERSION, name_key};
 use crate::protocol::Message;
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -61,6 +62,7 @@ impl PostgresStore {
             .await?;
         // Nodes starting together take turns: sqlx holds an advisory lock.
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        rekey_names(&pool).await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run_writer(pool.clone(), rx));
         Ok(PostgresStore { pool, writes: tx })
@@ -70,6 +72,120 @@ impl PostgresStore {
     pub fn pool(&self) -> PgPool {
         self.pool.clone()
     }
+}
+
+/// Rewrites the stored name keys made by an older [`name_key`] (once per
+/// version; nodes starting together wait on the version row). A row whose
+/// new key another row has already keeps its old one, with a warning: it
+/// still signs in by its exact name.
+async fn rekey_names(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let version: i64 = sqlx::query_scalar("SELECT version FROM name_keys FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    if version >= KEY_VERSION {
+        return Ok(());
+    }
+    let accounts: Vec<(String, String)> = sqlx::query_as("SELECT name, name_key FROM accounts")
+        .fetch_all(&mut *tx)
+        .await?;
+    for (name, old) in accounts {
+        let new = name_key(&name);
+        if new == old {
+            continue;
+        }
+        let done = sqlx::query(
+            "UPDATE accounts SET name_key = $1 WHERE name = $2 \
+             AND NOT EXISTS (SELECT 1 FROM accounts WHERE name_key = $1)",
+        )
+        .bind(&new)
+        .bind(&name)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tracing::warn!(account = %name, "another account's name looks the same; this one keeps its old name key");
+        }
+    }
+    // Old guest rows have only the lower-cased name: key it, and keep it as
+    // the name last used (the DM check compares without case).
+    let guests: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT name_key, name FROM guest_names")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (old, name) in guests {
+        let name = name.unwrap_or_else(|| old.clone());
+        let new = name_key(&name);
+        let done = sqlx::query(
+            "UPDATE guest_names SET name_key = $1, name = $2 WHERE name_key = $3 \
+             AND ($1 = $3 OR NOT EXISTS (SELECT 1 FROM guest_names WHERE name_key = $1))",
+        )
+        .bind(&new)
+        .bind(&name)
+        .bind(&old)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tracing::warn!(guest = %name, "another guest name looks the same; this one keeps its old name key");
+        }
+    }
+    sqlx::query("UPDATE name_keys SET version = $1")
+        .bind(KEY_VERSION)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Serialises, until the transaction ends, every claim and registration of
+/// one name key or one guest holder (`what` is `key:…` or `holder:…`), on
+/// every node.
+async fn lock(conn: &mut PgConnection, what: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(what)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether any of `names` is a member of a direct-message room, without case.
+async fn has_dms(conn: &mut PgConnection, names: &[&str]) -> Result<bool, StoreError> {
+    for n in names {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM rooms WHERE name LIKE 'dm:%' AND \
+             (lower(left(name, length($1) + 4)) = 'dm:' || lower($1) || ':' \
+              OR lower(right(name, length($1) + 1)) = ':' || lower($1)))",
+        )
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The reservation of `key`, read inside the caller's transaction.
+async fn guest_row(
+    conn: &mut PgConnection,
+    key: &str,
+    name: &str,
+) -> Result<Option<GuestName>, StoreError> {
+    let row: Option<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT holder, last_seen_ms, name FROM guest_names WHERE name_key = $1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((holder, last_seen_ms, last_name)) = row else {
+        return Ok(None);
+    };
+    let last_name = last_name.unwrap_or_else(|| key.to_string());
+    let has_dms = has_dms(conn, &[name, &last_name]).await?;
+    Ok(Some(GuestName {
+        holder,
+        last_seen_ms,
+        has_dms,
+    }))
 }
 
 fn row_to_message(r: &PgRow) -> Message {
@@ -524,7 +640,7 @@ impl Store for PostgresStore {
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(name)
-        .bind(name.to_lowercase())
+        .bind(name_key(name))
         .bind(password_hash)
         .bind(now_ms())
         .execute(&self.pool)
@@ -532,11 +648,61 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn create_account_for_guest(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock(&mut tx, &format!("key:{key}")).await?;
+        let now = now_ms();
+        let guest = guest_row(&mut tx, key, name).await?;
+        let mine = guest
+            .as_ref()
+            .is_some_and(|g| Some(g.holder.as_str()) == holder);
+        if let Some(g) = &guest
+            && !mine
+            && (g.has_dms || g.last_seen_ms >= now - keep_ms)
+        {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "INSERT INTO accounts (name, name_key, password_hash, created_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(key)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if mine {
+            sqlx::query("DELETE FROM guest_names WHERE name_key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT name, password_hash FROM accounts WHERE name_key = $1")
-            .bind(name.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
+        // The exact spelling first: an account whose key collided when keys
+        // were rewritten still signs in.
+        let row = sqlx::query(
+            "SELECT name, password_hash FROM accounts WHERE name_key = $1 OR name = $2 \
+             ORDER BY name = $2 DESC LIMIT 1",
+        )
+        .bind(name_key(name))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| Account {
             name: r.get("name"),
             password_hash: r.get("password_hash"),
@@ -606,25 +772,66 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn guest_name(&self, key: &str, name: &str) -> Result<Option<GuestName>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        guest_row(&mut conn, key, name).await
+    }
+
     async fn claim_guest_name(
         &self,
         name: &str,
+        key: &str,
         holder: &str,
         keep_ms: i64,
-    ) -> Result<bool, StoreError> {
+        max_names: u32,
+    ) -> Result<GuestClaim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Key first, then holder, always in this order (no deadlock):
+        // claims and registrations of one name, and claims of one browser,
+        // run one after another on every node.
+        lock(&mut tx, &format!("key:{key}")).await?;
+        lock(&mut tx, &format!("holder:{holder}")).await?;
         let now = now_ms();
-        let done = sqlx::query(
-            "INSERT INTO guest_names (name_key, holder, last_seen_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (name_key) DO UPDATE SET holder = $2, last_seen_ms = $3 \
-             WHERE guest_names.holder = $2 OR guest_names.last_seen_ms < $4",
+        let account: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE name_key = $1)")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+        if account {
+            return Ok(GuestClaim::Taken);
+        }
+        let guest = guest_row(&mut tx, key, name).await?;
+        let renewing = guest.as_ref().is_some_and(|g| g.holder == holder);
+        if !renewing {
+            if guest
+                .as_ref()
+                .is_some_and(|g| g.has_dms || g.last_seen_ms >= now - keep_ms)
+            {
+                return Ok(GuestClaim::Taken);
+            }
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM guest_names WHERE holder = $1 AND last_seen_ms >= $2",
+            )
+            .bind(holder)
+            .bind(now - keep_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held >= i64::from(max_names) {
+                return Ok(GuestClaim::TooMany);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO guest_names (name_key, holder, last_seen_ms, name) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name_key) DO UPDATE SET holder = $2, last_seen_ms = $3, name = $4",
         )
-        .bind(name.to_lowercase())
+        .bind(key)
         .bind(holder)
         .bind(now)
-        .bind(now - keep_ms)
-        .execute(&self.pool)
+        .bind(name)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(GuestClaim::Claimed)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
