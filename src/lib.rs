@@ -32,9 +32,12 @@ pub mod limits;
 pub mod listen;
 #[cfg(feature = "ssr")]
 pub mod metrics;
+#[cfg(feature = "ssr")]
 pub mod names;
 #[cfg(feature = "ssr")]
 pub mod process;
+#[cfg(feature = "ssr")]
+pub mod reframe;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
