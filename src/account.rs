@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub const SESSION_USER: &str = "user";
 /// The session key of the CSRF token.
 pub const SESSION_CSRF: &str = "csrf";
+/// The session key of when it signed in (ms): a password change ends the
+/// sessions from before it.
+pub const SESSION_SINCE: &str = "since";
+
+#[cfg(feature = "ssr")]
+pub use server::session_user;
 
 /// Who the page's visitor is, and the token their forms must carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,11 +147,24 @@ mod server {
         }
     }
 
+    /// The account a session is signed in as, if the session still counts
+    /// (the account's password has not changed since it signed in).
+    pub async fn session_user(
+        auth: &crate::auth::Auth,
+        session: &Session,
+    ) -> Result<Option<String>, AuthError> {
+        let read = |e: tower_sessions::session::Error| {
+            AuthError::Store(crate::store::StoreError::Unavailable(e.to_string()))
+        };
+        let Some(name) = session.get::<String>(SESSION_USER).await.map_err(read)? else {
+            return Ok(None);
+        };
+        let since = session.get::<i64>(SESSION_SINCE).await.map_err(read)?.unwrap_or(0);
+        Ok(auth.session_counts(&name, since).await?.then_some(name))
+    }
+
     pub async fn user(session: &Session) -> Result<Option<String>, ServerFnError> {
-        session
-            .get::<String>(SESSION_USER)
-            .await
-            .map_err(store_failed)
+        session_user(&app()?.auth, session).await.map_err(refused)
     }
 
     pub async fn require_user(session: &Session) -> Result<String, ServerFnError> {
@@ -163,10 +182,25 @@ mod server {
             .await
             .map_err(store_failed)?;
         session
+            .insert(SESSION_SINCE, crate::store::now_ms())
+            .await
+            .map_err(store_failed)?;
+        session
             .remove::<String>(SESSION_CSRF)
             .await
             .map_err(store_failed)?;
         Ok(())
+    }
+
+    /// Gives a signed-in session a new id and a new start, keeping its
+    /// account and CSRF token (after a password change: the sessions from
+    /// before it end, this one goes on).
+    pub async fn renew(session: &Session) -> Result<(), ServerFnError> {
+        session.cycle_id().await.map_err(store_failed)?;
+        session
+            .insert(SESSION_SINCE, crate::store::now_ms())
+            .await
+            .map_err(store_failed)
     }
 
     /// An account refusal with its status: a wrong password is 401, a
@@ -272,6 +306,34 @@ pub async fn logout(csrf: String) -> Result<(), ServerFnError> {
         );
     }
     leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Changes the signed-in account's password. Its other sessions end, and
+/// their open connections close on every node; this one goes on under a
+/// new id.
+#[server(prefix = "/_sfn", endpoint = "change_password")]
+pub async fn change_password(
+    current: String,
+    password: String,
+    csrf: String,
+) -> Result<(), ServerFnError> {
+    let app = server::app()?;
+    let session = server::session().await?;
+    server::check_csrf(&session, &csrf).await?;
+    let user = server::require_user(&session).await?;
+    server::throttle(&app).await?;
+    let this = session.id().map(|id| id.to_string());
+    app.auth
+        .change_password(&user, &current, &password)
+        .await
+        .map_err(server::refused)?;
+    server::renew(&session).await?;
+    app.hub.end_connections_except(
+        &crate::auth::credentials::account_sessions(&user),
+        this.as_deref().map(crate::auth::credentials::session).as_deref(),
+        crate::protocol::Ended::PasswordChanged,
+    );
     Ok(())
 }
 

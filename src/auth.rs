@@ -335,6 +335,38 @@ impl Auth {
         }
     }
 
+    /// Changes an account's password after checking the current one; the
+    /// account's sessions signed in before the returned time (ms) no
+    /// longer count.
+    pub async fn change_password(
+        &self,
+        name: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<i64, AuthError> {
+        let actor = self
+            .login(name, current)
+            .await
+            .map_err(|_| AuthError::Unauthorized("the current password is wrong".into()))?;
+        check_password(new)?;
+        let hash = self.hash(new).await?;
+        let now = crate::store::now_ms();
+        if !self.store.set_password(&actor.name, &hash, now).await? {
+            return Err(AuthError::Unauthorized("no such account".into()));
+        }
+        Ok(now)
+    }
+
+    /// Whether a session of `name` signed in at `signed_in_ms` still
+    /// counts: the account exists and its password has not changed since.
+    pub async fn session_counts(&self, name: &str, signed_in_ms: i64) -> Result<bool, AuthError> {
+        Ok(self
+            .store
+            .account(name)
+            .await?
+            .is_some_and(|a| a.name == name && signed_in_ms >= a.sessions_from_ms))
+    }
+
     async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let hasher = self.hasher.clone();
         let password = password.to_string();

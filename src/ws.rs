@@ -5,14 +5,16 @@
 use crate::auth::{Auth, AuthError, Holder, credentials};
 use crate::hub::{Actor, Frame, HubError, Outbox, OutboxReader, Queued, encode};
 use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, ServerFrame, UserInfo};
+use crate::reframe::Reframed;
 use crate::state::AppState;
 use crate::store::{Appended, NewMessage};
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::{Hash, Hasher};
@@ -21,6 +23,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 /// Close codes this server uses (see docs/PROTOCOL-NOTES.md).
 pub mod close {
@@ -92,14 +99,45 @@ fn room_hash(room: &str) -> u64 {
     hash.finish()
 }
 
-/// `GET /ws`: checks the Origin, then upgrades.
+/// The socket of an upgraded connection, its large client frames cut
+/// into fragments (see [`crate::reframe`]).
+type WebSocket = WebSocketStream<Reframed<TokioIo<Upgraded>>>;
+
+/// Why an upgrade request was refused, before any WebSocket check of ours.
+fn not_a_websocket(status: StatusCode, why: &'static str) -> Response {
+    (status, why).into_response()
+}
+
+/// `GET /ws`: checks the handshake and the Origin, then upgrades.
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: tower_sessions::Session,
-    headers: HeaderMap,
+    mut req: Request,
 ) -> Response {
+    let headers = req.headers();
+    if req.method() != Method::GET {
+        return not_a_websocket(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade is a GET",
+        );
+    }
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
+        return not_a_websocket(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade");
+    }
+    if !has(header::SEC_WEBSOCKET_VERSION, "13") {
+        return not_a_websocket(StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13");
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return not_a_websocket(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing");
+    };
+    let accept = derive_accept_key(key.as_bytes());
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers
             .get(header::HOST)
@@ -111,6 +149,13 @@ pub async fn upgrade(
             return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
         }
     }
+    let holder = cookie(headers, GUEST_COOKIE).map(|c| Holder::Cookie(c.to_string()));
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return not_a_websocket(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        );
+    };
     let slot = match app.limits.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(e) => {
@@ -118,17 +163,14 @@ pub async fn upgrade(
             return crate::api::Failure::new(ErrorCode::RateLimited, e.to_string()).into_response();
         }
     };
-    let holder = cookie(&headers, GUEST_COOKIE).map(|c| Holder::Cookie(c.to_string()));
     // A session that cannot be read is no session: the client may still
     // say hello with a name or a token.
-    let account = session
-        .get::<String>(crate::account::SESSION_USER)
+    let account = crate::account::session_user(&app.auth, &session)
         .await
         .ok()
         .flatten()
         .zip(session.id().map(|id| id.to_string()));
-    let hard = app.config.hard_frame_bytes;
-    // Boxed: the upgrade's task keeps what its closure captured for the
+    // Boxed: the upgrade's task keeps what it captured for the
     // connection's whole life, so let that be one pointer.
     let client = Box::new(Client {
         app,
@@ -137,26 +179,43 @@ pub async fn upgrade(
         account,
         _slot: slot,
     });
-    ws
-        // Small buffers: an idle connection should cost a few KiB, not 128.
-        // Frames are mostly a few hundred bytes; bigger ones grow the buffer.
-        .read_buffer_size(READ_BUFFER)
-        // Frames gather here until the flush after a burst; the buffer keeps
-        // its largest size for the connection's life, so keep it modest.
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(hard)
-        .max_frame_size(hard)
-        .on_upgrade(move |socket| {
-            let tracker = client.app.tracker.clone();
-            let conn = Box::new(Conn {
-                socket,
-                client: *client,
-            });
-            // A task of its own rather than axum's upgrade task, which keeps
-            // the upgrade's state (~250 bytes) for as long as it runs.
-            tracker.spawn(run(conn));
-            std::future::ready(())
-        })
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "the upgrade did not complete");
+                return;
+            }
+        };
+        let hard = client.app.config.hard_frame_bytes;
+        let config = WebSocketConfig::default()
+            // Small buffers: an idle connection should cost a few KiB, not
+            // 128; client frames are cut to fragments of a few KiB anyway.
+            .read_buffer_size(READ_BUFFER)
+            // Frames gather here until the flush after a burst; the buffer
+            // keeps its largest size for the connection's life, so keep it
+            // modest.
+            .write_buffer_size(WRITE_BUFFER)
+            .max_message_size(Some(hard))
+            .max_frame_size(Some(hard));
+        let io = Reframed::new(TokioIo::new(upgraded), hard);
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let tracker = client.app.tracker.clone();
+        let conn = Box::new(Conn {
+            socket,
+            client: *client,
+        });
+        // A task of its own rather than this upgrade task, which keeps the
+        // upgrade's state for as long as it runs.
+        tracker.spawn(run(conn));
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// The value of one cookie of a request.
@@ -228,7 +287,7 @@ async fn run(mut conn: Box<Conn>) {
     let Conn { socket, client } = &mut *conn;
     if let End::Closed(code, reason) = &end {
         let close = WsMessage::Close(Some(CloseFrame {
-            code: *code,
+            code: CloseCode::from(*code),
             reason: Utf8Bytes::from_static(reason),
         }));
         // Wait for the client's close: dropping a socket with unread frames
@@ -244,7 +303,7 @@ async fn run(mut conn: Box<Conn>) {
         // Boxed, like every path an idle connection is not on.
         let _ = Box::pin(tokio::time::timeout(wait, async {
             if socket.send(close).await.is_ok() {
-                while let Some(Ok(m)) = socket.recv().await {
+                while let Some(Ok(m)) = socket.next().await {
                     if matches!(m, WsMessage::Close(_)) {
                         break;
                     }
@@ -269,22 +328,24 @@ enum Incoming {
     End(End),
 }
 
-fn read(msg: Option<Result<WsMessage, axum::Error>>, max: usize) -> Incoming {
+fn read(msg: Option<Result<WsMessage, tungstenite::Error>>, max: usize) -> Incoming {
     match msg {
         None => Incoming::End(End::ClientClosed),
         Some(Err(e)) => {
             // The errors a client can cause get the close code that says
             // why; any other drops the connection.
-            match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
-                Ok(tungstenite::Error::Capacity(_)) => {
+            match e {
+                tungstenite::Error::Capacity(_) => {
                     Incoming::End(End::Closed(close::TOO_BIG, "frame too large"))
                 }
-                Ok(tungstenite::Error::Utf8(_)) => Incoming::End(End::Closed(
+                tungstenite::Error::Utf8(_) => Incoming::End(End::Closed(
                     close::INVALID_DATA,
                     "text frame is not valid UTF-8",
                 )),
-                Ok(_) => Incoming::End(End::Error("protocol error".into())),
-                Err(e) => Incoming::End(End::Error(e.to_string())),
+                tungstenite::Error::Protocol(_) => {
+                    Incoming::End(End::Error("protocol error".into()))
+                }
+                e => Incoming::End(End::Error(e.to_string())),
             }
         }
         Some(Ok(WsMessage::Text(text))) => {
@@ -303,7 +364,9 @@ fn read(msg: Option<Result<WsMessage, axum::Error>>, max: usize) -> Incoming {
             None,
         ),
         Some(Ok(WsMessage::Close(_))) => Incoming::End(End::ClientClosed),
-        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Incoming::Nothing,
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
+            Incoming::Nothing
+        }
     }
 }
 
@@ -354,7 +417,7 @@ async fn handshake(
     let mut refused = 0;
     loop {
         let msg = tokio::select! {
-            m = socket.recv() => m,
+            m = socket.next() => m,
             _ = &mut deadline => return Err(End::Closed(close::IDLE, "no hello")),
             _ = app.shutdown.cancelled() => return Err(End::Closed(close::GOING_AWAY, "server shutting down")),
         };
@@ -475,7 +538,10 @@ async fn next_done(in_flight: &mut Option<FuturesUnordered<InFlight>>) -> Option
 
 /// Writes a burst of queued frames, then flushes once: one system call for
 /// the burst (more only past the write buffer) instead of one per frame.
-async fn write_all(socket: &mut WebSocket, frames: VecDeque<Frame>) -> Result<(), axum::Error> {
+async fn write_all(
+    socket: &mut WebSocket,
+    frames: VecDeque<Frame>,
+) -> Result<(), tungstenite::Error> {
     for frame in frames {
         socket.feed(WsMessage::Text(frame)).await?;
     }
@@ -487,7 +553,7 @@ enum Event {
     /// Frames to write, the queue's cut, shutdown or a ping.
     Queued(Queued),
     /// A frame from the client, or its end.
-    Read(Option<Result<WsMessage, axum::Error>>),
+    Read(Option<Result<WsMessage, tungstenite::Error>>),
 }
 
 /// What an event leaves the connection to do.

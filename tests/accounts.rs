@@ -351,3 +351,171 @@ async fn connections_per_address_are_capped() {
         "a slot frees when one closes"
     );
 }
+
+/// Registers `name` and signs the visitor in.
+async fn register(v: &mut Visitor<'_>, name: &str, password: &str) {
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call(
+            "register",
+            &[("name", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status < 400, "register {name}: {status} {body}");
+}
+
+/// Signs a fresh visitor in as `name`.
+async fn sign_in<'a>(s: &'a Server, name: &str, password: &str) -> Visitor<'a> {
+    let mut v = Visitor::new(s);
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call(
+            "login",
+            &[("name", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status < 400, "login {name}: {status} {body}");
+    v
+}
+
+/// A socket opened with the visitor's session, in `general`.
+async fn session_socket(v: &Visitor<'_>) -> Client {
+    let mut ws = v.ws().await;
+    ws.send_json(json!({"type":"hello"})).await;
+    ws.expect_type("welcome").await;
+    ws.join("general").await;
+    ws
+}
+
+async fn still_open(ws: &mut Client, what: &str) {
+    let n = ws.nonce();
+    let v = ws.send_msg_result("general", what, &n).await;
+    assert_eq!(v["type"], "ack", "{what}: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_closes_that_sessions_open_sockets() {
+    let s = Server::start().await;
+    let mut laptop = Visitor::new(&s);
+    register(&mut laptop, "alice", "correct horse").await;
+    let phone = sign_in(&s, "alice", "correct horse").await;
+    let mut on_laptop = session_socket(&laptop).await;
+    let mut on_phone = session_socket(&phone).await;
+    let csrf = laptop.csrf().await;
+    let (status, body) = laptop.call("logout", &[("csrf", &csrf)]).await;
+    assert!(status < 400, "logout: {status} {body}");
+    assert_eq!(on_laptop.expect_close().await, Closed::Code(4001));
+    // The other session is not signed out.
+    still_open(&mut on_phone, "the phone is still signed in").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_a_token_closes_its_open_sockets() {
+    let s = Server::start().await;
+    let mut v = Visitor::new(&s);
+    register(&mut v, "erin", "password1").await;
+    let mut tokens = Vec::new();
+    for label in ["deploy", "backup"] {
+        let csrf = v.csrf().await;
+        let (status, body) = v
+            .call("create_token", &[("label", label), ("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let created: Value = serde_json::from_str(&body).unwrap();
+        tokens.push((
+            created["token"].as_str().unwrap().to_string(),
+            created["row"]["id"].as_i64().unwrap().to_string(),
+        ));
+    }
+    let mut sockets = Vec::new();
+    for (token, _) in &tokens {
+        let mut ws = s.client().await;
+        ws.send_json(json!({"type":"hello","token":token})).await;
+        ws.expect_type("welcome").await;
+        ws.join("general").await;
+        sockets.push(ws);
+    }
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call("revoke_token", &[("id", &tokens[0].1), ("csrf", &csrf)])
+        .await;
+    assert!(status < 400, "{body}");
+    assert_eq!(sockets[0].expect_close().await, Closed::Code(4001));
+    still_open(&mut sockets[1], "the other token still works").await;
+    let (status, _) = s
+        .api_post("general", Some(&tokens[0].0), &json!({"body":"after"}))
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_ends_the_other_sessions() {
+    let s = Server::start().await;
+    let mut laptop = Visitor::new(&s);
+    register(&mut laptop, "dana", "first-password").await;
+    let mut stolen = sign_in(&s, "dana", "first-password").await;
+    let mut on_laptop = session_socket(&laptop).await;
+    let mut on_stolen = session_socket(&stolen).await;
+
+    // The current password is needed.
+    let csrf = laptop.csrf().await;
+    let (status, body) = laptop
+        .call(
+            "change_password",
+            &[("current", "wrong-guess"), ("password", "second-password"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("current password"), "{body}");
+
+    let (status, body) = laptop
+        .call(
+            "change_password",
+            &[("current", "first-password"), ("password", "second-password"), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status < 400, "change_password: {status} {body}");
+    // The other session's socket closes, and the session no longer counts.
+    assert_eq!(on_stolen.expect_close().await, Closed::Code(4001));
+    assert_eq!(stolen.whoami().await["name"], Value::Null);
+    let mut again = stolen.ws().await;
+    again.send_json(json!({"type":"hello"})).await;
+    again.expect_error("unauthorized").await;
+    // This session goes on, socket and forms alike.
+    still_open(&mut on_laptop, "the laptop goes on").await;
+    assert_eq!(laptop.whoami().await["name"], "dana");
+    let csrf = laptop.csrf().await;
+    let (status, body) = laptop
+        .call("create_token", &[("label", "after"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The new password signs in (sign-in attempts per address are
+    // limited to five at once: this is the fifth).
+    sign_in(&s, "dana", "second-password").await;
+}
+
+/// Sign-out and revocation reach every node: a session's socket on node B
+/// closes when it signs out on node A (PostgreSQL and Redis).
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_closes_sockets_on_every_node() {
+    let (Some(_), Some(redis)) = (postgres_url(), redis_url()) else {
+        eprintln!("skipped: set CAUSERIE_TEST_POSTGRES and CAUSERIE_TEST_REDIS");
+        return;
+    };
+    let db = PgDb::create();
+    let a = Server::start_with(ServerOpts::new().pg(db.clone()).redis(&redis)).await;
+    let b = Server::start_with(ServerOpts::new().pg(db.clone()).redis(&redis)).await;
+    let mut on_a = Visitor::new(&a);
+    register(&mut on_a, "nomad", "correct horse").await;
+    // The same cookies, on the other node.
+    let mut on_b = Visitor::new(&b);
+    on_b.cookie = on_a.cookie.clone();
+    on_b.guest = on_a.guest.clone();
+    let mut socket_b = session_socket(&on_b).await;
+    a.wait_healthy(TIMEOUT).await;
+    b.wait_healthy(TIMEOUT).await;
+    let csrf = on_a.csrf().await;
+    let (status, body) = on_a.call("logout", &[("csrf", &csrf)]).await;
+    assert!(status < 400, "logout: {status} {body}");
+    assert_eq!(socket_b.expect_close().await, Closed::Code(4001));
+}

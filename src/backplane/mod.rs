@@ -52,7 +52,11 @@ pub enum Remote {
     Snapshot(PresenceMap),
     /// Credentials ended on another node: close the connections bound to
     /// `key` here too.
-    End { key: String, why: Ended },
+    End {
+        key: String,
+        except: Option<String>,
+        why: Ended,
+    },
 }
 
 /// Why a backplane could not be set up.
@@ -76,8 +80,9 @@ pub trait Backplane: Send + Sync + 'static {
     /// Relays a typing notice to other nodes. Never waits.
     fn publish_typing(&self, _room: &str, _user: &str) {}
 
-    /// Tells other nodes to close the connections bound to `key`. Never waits.
-    fn publish_end(&self, _key: &str, _why: Ended) {}
+    /// Tells other nodes to close the connections bound to `key` (but those
+    /// also bound to `except`). Never waits.
+    fn publish_end(&self, _key: &str, _except: Option<&str>, _why: Ended) {}
 
     /// The events from other nodes, for the hub; `None` after the first
     /// call, and always for a single node.

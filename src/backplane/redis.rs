@@ -106,6 +106,8 @@ enum Wire {
     /// Credentials ended: close the connections bound to `key`.
     End {
         key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except: Option<String>,
         why: Ended,
     },
     /// The node re-wrote its presence: re-read it.
@@ -129,6 +131,7 @@ enum Out {
     },
     End {
         key: String,
+        except: Option<String>,
         why: Ended,
     },
 }
@@ -318,9 +321,10 @@ impl Backplane for RedisBackplane {
         });
     }
 
-    fn publish_end(&self, key: &str, why: Ended) {
+    fn publish_end(&self, key: &str, except: Option<&str>, why: Ended) {
         self.queue(Out::End {
             key: key.to_string(),
+            except: except.map(str::to_string),
             why,
         });
     }
@@ -405,7 +409,7 @@ async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Out>) {
                             Wire::Presence { room, user, on: online }
                         }
                         Out::Typing { room, user } => Wire::Typing { room, user },
-                        Out::End { key, why } => Wire::End { key, why },
+                        Out::End { key, except, why } => Wire::End { key, except, why },
                     };
                     pipe.cmd("PUBLISH").arg(&inner.channel).arg(inner.envelope(wire)).ignore();
                 }
@@ -601,7 +605,7 @@ async fn listen(
                     },
                     Wire::Typing { room, user } => Remote::Typing { room, user },
                     Wire::Tip { room, id } => Remote::Tip { room, id },
-                    Wire::End { key, why } => Remote::End { key, why },
+                    Wire::End { key, except, why } => Remote::End { key, except, why },
                 };
                 inner.metrics.backplane_received.inc();
                 tx.send(remote).await.ok()?;

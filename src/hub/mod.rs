@@ -188,8 +188,19 @@ impl Hub {
     /// Closes, on every node, the connections whose identity rests on
     /// `key` (see [`Outboxes::bind`]); returns how many were here.
     pub fn end_connections(&self, key: &str, why: protocol::Ended) -> usize {
-        self.backplane.publish_end(key, why);
-        let n = self.outboxes.end(key, why);
+        self.end_connections_except(key, None, why)
+    }
+
+    /// Like [`end_connections`](Self::end_connections), sparing the
+    /// connections also bound to `except`.
+    pub fn end_connections_except(
+        &self,
+        key: &str,
+        except: Option<&str>,
+        why: protocol::Ended,
+    ) -> usize {
+        self.backplane.publish_end(key, except, why);
+        let n = self.outboxes.end_except(key, except, why);
         if n > 0 {
             tracing::info!(
                 connections = n,
@@ -573,8 +584,8 @@ impl Hub {
                 }
                 Remote::Resubscribed | Remote::NodesLost(_) => self.mark_all_stale(),
                 Remote::Snapshot(map) => self.apply_snapshot(map),
-                Remote::End { key, why } => {
-                    self.outboxes.end(&key, why);
+                Remote::End { key, except, why } => {
+                    self.outboxes.end_except(&key, except.as_deref(), why);
                 }
             }
         }

@@ -9,12 +9,12 @@
 //! future of its own: the one task that reads leaves its waker here.
 
 use crate::protocol::Ended;
-use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -197,12 +197,19 @@ impl Outboxes {
     /// many. Rare (a sign-out, a revocation), so a scan of the bound
     /// connections is fine.
     pub fn end(&self, key: &str, why: Ended) -> usize {
+        self.end_except(key, None, why)
+    }
+
+    /// Like [`end`](Self::end), sparing the connections also bound to
+    /// `except` (the session that changed the password).
+    pub fn end_except(&self, key: &str, except: Option<&str>, why: Ended) -> usize {
+        let bound = |keys: &[Box<str>], k: &str| keys.iter().any(|b| &**b == k);
         let due: Vec<Arc<Shared>> = {
             let registry = self.lock();
             registry
                 .keys
                 .iter()
-                .filter(|(_, keys)| keys.iter().any(|k| &**k == key))
+                .filter(|(_, keys)| bound(keys, key) && !except.is_some_and(|e| bound(keys, e)))
                 .filter_map(|(id, _)| registry.live.get(id)?.upgrade())
                 .collect()
         };
@@ -503,6 +510,14 @@ mod tests {
         assert_eq!(all.end("account:ann", Ended::Banned), 2);
         assert!(matches!(recv(&rb).await, Queued::Ended(Ended::Banned)));
         assert_eq!(all.end("account:bob", Ended::Banned), 0);
+        let (_d, rd) = all.open(4, "ann", 8);
+        all.bind(4, vec!["session:s2".into(), "account:ann".into()]);
+        assert_eq!(
+            all.end_except("account:ann", Some("session:s2"), Ended::PasswordChanged),
+            2,
+            "all of ann's but the session that changed it"
+        );
+        assert!(rd.try_recv().is_none());
         drop(ra);
         assert_eq!(
             all.end("session:s1", Ended::SignedOut),

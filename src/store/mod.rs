@@ -45,6 +45,8 @@ pub struct Account {
     pub name: String,
     /// PHC string (argon2id).
     pub password_hash: String,
+    /// Sessions signed in before this time (ms) no longer count.
+    pub sessions_from_ms: i64,
 }
 
 /// An API token as its owner sees it in the list (never the token itself).
@@ -196,6 +198,15 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         holder: Option<&str>,
         keep_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets an account's password and ends its sessions signed in before
+    /// `sessions_from_ms`; `false` when there is no such account.
+    async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        sessions_from_ms: i64,
     ) -> Result<bool, StoreError>;
 
     /// The account of a name: the one spelled so, else the one with the

@@ -692,11 +692,26 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
+    async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        sessions_from_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = $1, sessions_from_ms = $2 WHERE name = $3")
+            .bind(password_hash)
+            .bind(sessions_from_ms)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         // The exact spelling first: an account whose key collided when keys
         // were rewritten still signs in.
         let row = sqlx::query(
-            "SELECT name, password_hash FROM accounts WHERE name_key = $1 OR name = $2 \
+            "SELECT name, password_hash, sessions_from_ms FROM accounts WHERE name_key = $1 OR name = $2 \
              ORDER BY name = $2 DESC LIMIT 1",
         )
         .bind(name_key(name))
@@ -706,6 +721,7 @@ impl Store for PostgresStore {
         Ok(row.map(|r| Account {
             name: r.get("name"),
             password_hash: r.get("password_hash"),
+            sessions_from_ms: r.get("sessions_from_ms"),
         }))
     }
 

@@ -1,7 +1,9 @@
 //! Sign in, register, and the account page with its API tokens. The forms
 //! work without JavaScript too (plain POSTs to the server functions).
 
-use crate::account::{CreateToken, Login, Logout, Me, Register, RevokeToken, list_tokens, whoami};
+use crate::account::{
+    ChangePassword, CreateToken, Login, Logout, Me, Register, RevokeToken, list_tokens, whoami,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -119,7 +121,16 @@ pub fn AccountPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let logout = ServerAction::<Logout>::new();
+    let password = ServerAction::<ChangePassword>::new();
     reload_home_on_success(move || matches!(logout.value().get(), Some(Ok(_))));
+    let password_changed = move || matches!(password.value().get(), Some(Ok(_)));
+    let password_error = move || {
+        password
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
+    };
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
@@ -149,12 +160,30 @@ pub fn AccountPage() -> impl IntoView {
                     let csrf = me.csrf.clone();
                     let csrf2 = me.csrf.clone();
                     let csrf3 = me.csrf.clone();
+                    let csrf4 = me.csrf.clone();
                     view! {
                         <h1>"Signed in as " {name}</h1>
                         <ActionForm action=logout attr:class="inline-form">
                             <input type="hidden" name="csrf" value=csrf/>
                             <button type="submit" class="secondary">"Sign out"</button>
                         </ActionForm>
+                        <h2>"Password"</h2>
+                        <ActionForm action=password attr:class="auth-form password-form">
+                            <input type="hidden" name="csrf" value=csrf4/>
+                            <label for="current-password">"Current password"</label>
+                            <input id="current-password" type="password" name="current" autocomplete="current-password" required/>
+                            <label for="new-password">"New password (8 characters or more)"</label>
+                            <input id="new-password" type="password" name="password" autocomplete="new-password" required minlength="8"/>
+                            <button type="submit">"Change password"</button>
+                        </ActionForm>
+                        <Show when=password_changed>
+                            <p class="hint" role="status">
+                                "Password changed. Your other sessions are signed out."
+                            </p>
+                        </Show>
+                        <Show when=move || password_error().is_some()>
+                            <p class="hint error" role="alert">{password_error}</p>
+                        </Show>
                         <h2>"API tokens"</h2>
                         <p class="hint">
                             "A token lets a bot or a script post as you: "
