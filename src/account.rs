@@ -159,7 +159,11 @@ mod server {
         let Some(name) = session.get::<String>(SESSION_USER).await.map_err(read)? else {
             return Ok(None);
         };
-        let since = session.get::<i64>(SESSION_SINCE).await.map_err(read)?.unwrap_or(0);
+        let since = session
+            .get::<i64>(SESSION_SINCE)
+            .await
+            .map_err(read)?
+            .unwrap_or(0);
         Ok(auth.session_counts(&name, since).await?.then_some(name))
     }
 
@@ -331,7 +335,9 @@ pub async fn change_password(
     server::renew(&session).await?;
     app.hub.end_connections_except(
         &crate::auth::credentials::account_sessions(&user),
-        this.as_deref().map(crate::auth::credentials::session).as_deref(),
+        this.as_deref()
+            .map(crate::auth::credentials::session)
+            .as_deref(),
         crate::protocol::Ended::PasswordChanged,
     );
     Ok(())

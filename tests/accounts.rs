@@ -462,7 +462,11 @@ async fn a_password_change_ends_the_other_sessions() {
     let (status, body) = laptop
         .call(
             "change_password",
-            &[("current", "wrong-guess"), ("password", "second-password"), ("csrf", &csrf)],
+            &[
+                ("current", "wrong-guess"),
+                ("password", "second-password"),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     assert_eq!(status, 401, "{body}");
@@ -471,7 +475,11 @@ async fn a_password_change_ends_the_other_sessions() {
     let (status, body) = laptop
         .call(
             "change_password",
-            &[("current", "first-password"), ("password", "second-password"), ("csrf", &csrf)],
+            &[
+                ("current", "first-password"),
+                ("password", "second-password"),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     assert!(status < 400, "change_password: {status} {body}");

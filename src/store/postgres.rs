@@ -698,12 +698,14 @@ impl Store for PostgresStore {
         password_hash: &str,
         sessions_from_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE accounts SET password_hash = $1, sessions_from_ms = $2 WHERE name = $3")
-            .bind(password_hash)
-            .bind(sessions_from_ms)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, sessions_from_ms = $2 WHERE name = $3",
+        )
+        .bind(password_hash)
+        .bind(sessions_from_ms)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

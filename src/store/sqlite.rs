@@ -591,12 +591,14 @@ impl Store for SqliteStore {
         password_hash: &str,
         sessions_from_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE accounts SET password_hash = ?, sessions_from_ms = ? WHERE name = ?")
-            .bind(password_hash)
-            .bind(sessions_from_ms)
-            .bind(name)
-            .execute(&self.admin)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = ?, sessions_from_ms = ? WHERE name = ?",
+        )
+        .bind(password_hash)
+        .bind(sessions_from_ms)
+        .bind(name)
+        .execute(&self.admin)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
