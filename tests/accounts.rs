@@ -393,7 +393,7 @@ async fn still_open(ws: &mut Client, what: &str) {
     assert_eq!(v["type"], "ack", "{what}: {v}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+both_backends! {
 async fn signing_out_closes_that_sessions_open_sockets() {
     let s = Server::start().await;
     let mut laptop = Visitor::new(&s);
@@ -408,8 +408,9 @@ async fn signing_out_closes_that_sessions_open_sockets() {
     // The other session is not signed out.
     still_open(&mut on_phone, "the phone is still signed in").await;
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+both_backends! {
 async fn revoking_a_token_closes_its_open_sockets() {
     let s = Server::start().await;
     let mut v = Visitor::new(&s);
@@ -447,8 +448,9 @@ async fn revoking_a_token_closes_its_open_sockets() {
         .await;
     assert_eq!(status, 401);
 }
+}
 
-#[tokio::test(flavor = "multi_thread")]
+both_backends! {
 async fn a_password_change_ends_the_other_sessions() {
     let s = Server::start().await;
     let mut laptop = Visitor::new(&s);
@@ -500,6 +502,7 @@ async fn a_password_change_ends_the_other_sessions() {
     // The new password signs in (sign-in attempts per address are
     // limited to five at once: this is the fifth).
     sign_in(&s, "dana", "second-password").await;
+}
 }
 
 /// Sign-out and revocation reach every node: a session's socket on node B

@@ -401,3 +401,41 @@ async fn empty_rooms_made_by_guests_expire() {
     guest.join("left-empty").await;
 }
 }
+
+/// The figure for docs/SECURITY.md: how many rooms one address makes in a
+/// minute of trying as hard as it can, under five names (the review's
+/// attack made 66,698 in 30 s). A minute long, so not part of the suite.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn rooms_one_address_makes_in_a_minute() {
+    let s = Server::start().await;
+    let before = listed_rooms(&s).await.len();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..5 {
+        let mut c = s.guest(&format!("maker{k}")).await;
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while started.elapsed() < Duration::from_secs(60) {
+                // Within the connection's 100 rooms: leave each one made.
+                let room = format!("m{k}-{i}");
+                c.send_json(json!({"type":"join","room":room})).await;
+                c.send_json(json!({"type":"leave","room":room})).await;
+                i += 1;
+                if i % 20 == 0 {
+                    // Read the answers, or the server cuts a client that does not.
+                    while c.try_recv_json(Duration::from_millis(2)).await.is_some() {}
+                }
+            }
+            i
+        }));
+    }
+    let mut tried = 0;
+    for t in tasks {
+        tried += t.await.expect("maker");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let made = listed_rooms(&s).await.len() - before;
+    eprintln!("one address, five names, 60 s: {tried} joins of new rooms tried, {made} rooms made");
+    assert!(made <= 25, "{made}");
+}
