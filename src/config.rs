@@ -115,9 +115,11 @@ pub struct Config {
     pub body_timeout_secs: u64,
 
     /// Open HTTP connections (WebSockets included) one address may hold;
-    /// more are closed at accept. At most half the total the file limit allows.
-    #[arg(long, env = "CAUSERIE_HTTP_CONNECTIONS_PER_IP", default_value_t = 1100)]
-    pub http_connections_per_ip: usize,
+    /// more are closed at accept. Unset: 1100, at most half the total the
+    /// file limit allows (others still get in). Set: up to the total (a
+    /// reverse proxy is one address for all its clients).
+    #[arg(long, env = "CAUSERIE_HTTP_CONNECTIONS_PER_IP")]
+    pub http_connections_per_ip: Option<usize>,
     /// Distinct guest names one browser (guest cookie) may hold, each for 30
     /// days after its last use.
     #[arg(long, env = "CAUSERIE_GUEST_NAMES_PER_BROWSER", default_value_t = crate::auth::GUEST_NAMES_PER_BROWSER)]
@@ -177,7 +179,7 @@ impl Config {
             || self.empty_room_ttl.is_zero()
             || self.header_timeout_secs == 0
             || self.body_timeout_secs == 0
-            || self.http_connections_per_ip == 0
+            || self.http_connections_per_ip == Some(0)
             || self.guest_names_per_browser == 0
             || self.guest_names_per_ip_per_hour == 0
         {

@@ -34,8 +34,9 @@ pub struct HttpSettings {
     pub header_timeout: Duration,
     /// A request body must arrive whole within this long of its head.
     pub body_timeout: Duration,
-    /// Open connections one address may hold (WebSockets included).
-    pub per_ip: usize,
+    /// Open connections one address may hold (WebSockets included), when
+    /// the operator set it.
+    pub per_ip: Option<usize>,
 }
 
 /// The process's open-file limit, raised to its hard limit.
@@ -62,9 +63,14 @@ pub fn connection_budget(files: u64) -> usize {
     usize::try_from(budget).unwrap_or(usize::MAX)
 }
 
+/// Open connections one address may hold when the operator says nothing.
+pub const DEFAULT_PER_IP: usize = 1100;
+
 /// Admits connections at accept: at most `per_ip` per address and `total`
-/// in all. One address may take at most half of the total, so that others
-/// (the load balancer's `/healthz`) still get in.
+/// in all. Unless the operator chose the cap, one address may take at most
+/// half of the total, so that others (the load balancer's `/healthz`) still
+/// get in; a chosen cap is kept up to the total, as behind a reverse proxy
+/// every client has the proxy's address.
 pub struct Gate {
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
     per_ip: usize,
@@ -78,12 +84,16 @@ pub struct Admitted {
 }
 
 impl Gate {
-    /// A gate for `total` connections, `per_ip` (at most half of them) from
+    /// A gate for `total` connections, and `per_ip` (see [`Gate`]) from
     /// any one address.
-    pub fn new(per_ip: usize, total: usize) -> Arc<Self> {
+    pub fn new(per_ip: Option<usize>, total: usize) -> Arc<Self> {
+        let per_ip = match per_ip {
+            Some(n) => n.min(total),
+            None => DEFAULT_PER_IP.min((total / 2).max(1)),
+        };
         Arc::new(Gate {
             open: Mutex::new((0, HashMap::new())),
-            per_ip: per_ip.min((total / 2).max(1)),
+            per_ip,
             total,
         })
     }

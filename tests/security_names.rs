@@ -89,11 +89,15 @@ impl<'a> Browser<'a> {
             .send()
             .await
             .expect("server function call");
+        // Both cookies kept, as a browser keeps them: a visitor's form
+        // token is bound to its guest cookie.
         for v in res.headers().get_all("set-cookie") {
-            if let Some(pair) = v.to_str().unwrap_or("").split(';').next()
-                && pair.starts_with("causerie_session=")
-            {
-                self.session = Some(pair.to_string());
+            if let Some(pair) = v.to_str().unwrap_or("").split(';').next() {
+                if pair.starts_with("causerie_session=") {
+                    self.session = Some(pair.to_string());
+                } else if pair.starts_with("causerie_guest=") {
+                    self.guest = Some(pair.to_string());
+                }
             }
         }
         let status = res.status().as_u16();
