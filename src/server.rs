@@ -59,7 +59,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     // First: a SIGTERM during startup must shut down in order, not kill.
     let signalled = shutdown_signal()?;
     let (store, session_pool) = store::open(&config.database_url).await?;
-    let form_key = form_key(&session_pool).await?;
+    let form_key = form_key(store.as_ref()).await?;
     let metrics = Arc::new(Metrics::new());
     let redis = config.redis_url.as_ref().map(|url| RedisSettings {
         url: url.clone(),
@@ -243,39 +243,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The secret visitors' form tokens are made with: made once, kept in the
-/// `settings` table.
-async fn form_key(pool: &store::SessionPool) -> Result<Arc<[u8]>, StoreError> {
+/// store, the same on every node.
+async fn form_key(store: &dyn store::Store) -> Result<Arc<[u8]>, StoreError> {
     let fresh: String = rand::random::<[u8; 32]>()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    // Nodes starting together: the first insert wins, all read the same.
-    let key: String = match pool {
-        store::SessionPool::Sqlite(pool) => {
-            sqlx::query(
-                "INSERT INTO settings (name, value) VALUES ('form_key', ?) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(&fresh)
-            .execute(pool)
-            .await?;
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'form_key'")
-                .fetch_one(pool)
-                .await?
-        }
-        store::SessionPool::Postgres(pool) => {
-            sqlx::query(
-                "INSERT INTO settings (name, value) VALUES ('form_key', $1) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(&fresh)
-            .execute(pool)
-            .await?;
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'form_key'")
-                .fetch_one(pool)
-                .await?
-        }
-    };
+    let key = store.setting_or("form_key", &fresh).await?;
     Ok(key.into_bytes().into())
 }
 

@@ -249,6 +249,11 @@ pub trait Store: Send + Sync + 'static {
         max_names: u32,
     ) -> Result<GuestClaim, StoreError>;
 
+    /// A setting of the server kept in the store (`settings` table): its
+    /// value, or `fresh`, stored as its value when it has none. Nodes
+    /// starting together all read the value of the first to store one.
+    async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

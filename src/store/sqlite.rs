@@ -742,6 +742,22 @@ impl Store for SqliteStore {
         Ok(GuestClaim::Claimed)
     }
 
+    async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.admin)
+        .await?;
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.admin)
+                .await?,
+        )
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
