@@ -141,6 +141,14 @@ impl Auth {
         Ok(self.bot_keys.contains(key) || self.store.account(name).await?.is_some())
     }
 
+    /// Whether a name is someone's: a bot's, an account's, or a guest name a
+    /// browser holds or held (a cookie-less guest's is no one's: it goes to
+    /// whoever takes it next).
+    pub async fn is_someone(&self, name: &str) -> Result<bool, AuthError> {
+        let key = name_key(name);
+        Ok(self.reserved(name, &key).await? || self.store.guest_name(&key, name).await?.is_some())
+    }
+
     /// Lets a guest take a name. Bots' and accounts' names are taken; a name
     /// online with another holder is taken; a name a browser used in the
     /// last 30 days is kept for that browser (against every other client,

@@ -83,11 +83,24 @@ pub async fn open_room(
 ) -> Result<(), HubError> {
     let max = i64::from(app.config.max_rooms);
     app.hub
-        .open_room(actor, room, max, || {
+        .open_room(actor, room, max, || async move {
             app.limits.check_new_room(&actor.name, ip).map_err(|_| {
                 app.metrics.rate_limited.inc();
                 HubError::RoomRate
-            })
+            })?;
+            // A direct room only with people who exist: messages written to
+            // a name no one holds would go to whoever takes it next.
+            if let Ok(crate::protocol::RoomKind::Direct(a, b)) = crate::protocol::parse_room(room) {
+                for other in [a, b].into_iter().filter(|n| *n != actor.name) {
+                    if !app.auth.is_someone(other).await.map_err(|e| match e {
+                        AuthError::Store(e) => HubError::Store(e),
+                        _ => HubError::NoOne(other.to_string()),
+                    })? {
+                        return Err(HubError::NoOne(other.to_string()));
+                    }
+                }
+            }
+            Ok(())
         })
         .await
 }

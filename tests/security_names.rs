@@ -367,3 +367,35 @@ fn the_name_limits_are_in_help() {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
 }
+
+both_backends! {
+    async fn direct_rooms_are_only_with_someone() {
+        // Written to a name no one holds, messages would go to whoever
+        // takes the name next: such a room is not made.
+        let s = Server::start_with(ServerOpts::new().with_accounts()).await;
+        let mut ann = guest_ok(&s, Some("cookie-ann"), "ann").await;
+        ann.send_json(json!({"type":"join","room":"dm:ann:ghost"})).await;
+        let e = ann.recv_where("the refusal", |v| typ(v) == "error").await;
+        assert_eq!(e["code"], "not_found", "{e}");
+        assert!(e["message"].as_str().unwrap().contains("ghost"), "{e}");
+        // A bot or account, and a guest a browser holds, are someone.
+        ann.join("dm:alice:ann").await;
+        let _dora = guest_ok(&s, Some("cookie-dora"), "dora").await;
+        ann.join("dm:ann:dora").await;
+        // The name taken later finds no room of ann's.
+        let (_ghost, welcome) = hello_as(&s, Some("cookie-ghost"), "ghost").await;
+        let welcome = welcome.expect("ghost is free");
+        let rooms = welcome["rooms"].as_array().expect("rooms");
+        assert!(
+            rooms.iter().all(|r| r != "dm:ann:ghost"),
+            "no room was made: {welcome}"
+        );
+        // Dora's welcome, by contrast, lists the room ann opened with her.
+        let (_dora2, welcome) = hello_as(&s, Some("cookie-dora"), "dora").await;
+        let welcome = welcome.expect("dora's own browser");
+        assert!(
+            welcome["rooms"].as_array().expect("rooms").iter().any(|r| r == "dm:ann:dora"),
+            "{welcome}"
+        );
+    }
+}

@@ -90,6 +90,8 @@ pub enum HubError {
     RoomRate,
     #[error("this server has as many rooms as it allows; join an existing one")]
     TooManyRooms,
+    #[error("there is no one called {0:?} here")]
+    NoOne(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -105,6 +107,7 @@ impl HubError {
             HubError::TooSlow => ErrorCode::Unavailable,
             HubError::RateLimited | HubError::RoomRate => ErrorCode::RateLimited,
             HubError::TooManyRooms => ErrorCode::Forbidden,
+            HubError::NoOne(_) => ErrorCode::NotFound,
             HubError::Store(_) => ErrorCode::Unavailable,
         }
     }
@@ -213,22 +216,26 @@ impl Hub {
 
     /// Makes sure a room the actor may enter exists before a join or a
     /// post: an existing room costs nothing; a new one must pass `admit`
-    /// (the caller's allowance for new rooms) and, when public, fit under
+    /// (the caller's allowance for new rooms, and for a direct room that
+    /// its other members are someone) and, when public, fit under
     /// `max_public`; it is recorded with its maker, so that an empty one
     /// made by a guest can expire.
-    pub async fn open_room(
+    pub async fn open_room<F>(
         &self,
         actor: &Actor,
         room_name: &str,
         max_public: i64,
-        admit: impl FnOnce() -> Result<(), HubError>,
-    ) -> Result<(), HubError> {
+        admit: impl FnOnce() -> F,
+    ) -> Result<(), HubError>
+    where
+        F: Future<Output = Result<(), HubError>>,
+    {
         let kind = protocol::parse_room(room_name)?;
         self.check_access(actor, room_name)?;
         if self.existing_room(room_name).is_some() || self.store.room_exists(room_name).await? {
             return Ok(());
         }
-        admit()?;
+        admit().await?;
         if kind == RoomKind::Public && self.store.public_room_count().await? >= max_public {
             return Err(HubError::TooManyRooms);
         }
