@@ -75,7 +75,7 @@ impl<'a> Browser<'a> {
     async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let res = self
@@ -135,17 +135,6 @@ impl<'a> Browser<'a> {
         c.expect_type("welcome").await;
         c
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn refused_taken(status: u16, body: &str) -> bool {

@@ -1366,3 +1366,15 @@ pub fn online_of(rows: &[Value], room: &str) -> Option<i64> {
             .unwrap_or_else(|| panic!("online: {r}"))
     })
 }
+
+/// Percent-encodes a form field (`application/x-www-form-urlencoded`).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
