@@ -7,17 +7,6 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The session key of the signed-in account's name.
-pub const SESSION_USER: &str = "user";
-/// The session key of the CSRF token.
-pub const SESSION_CSRF: &str = "csrf";
-/// The session key of when it signed in (ms): a password change ends the
-/// sessions from before it.
-pub const SESSION_SINCE: &str = "since";
-
-#[cfg(feature = "ssr")]
-pub use server::session_user;
-
 /// Who the page's visitor is, and the token their forms must carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
@@ -45,7 +34,8 @@ pub struct NewToken {
 mod server {
     use super::*;
     use crate::auth::{AuthError, digest};
-    use crate::state::AppState;
+    use crate::http::session::{SESSION_CSRF, SESSION_SINCE, SESSION_USER};
+    use crate::http::state::AppState;
     use axum::http::{StatusCode, header};
     use tower_sessions::Session;
 
@@ -91,12 +81,12 @@ mod server {
         use hmac::{Hmac, Mac};
         let app = use_context::<AppState>()?;
         let parts = use_context::<axum::http::request::Parts>()?;
-        let guest = parts.extensions.get::<crate::server::GuestId>()?;
+        let guest = parts.extensions.get::<crate::http::middleware::GuestId>()?;
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&app.form_key).ok()?;
         mac.update(b"causerie form token\0");
         mac.update(guest.0.as_bytes());
         let bytes = mac.finalize().into_bytes();
-        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Some(hex::encode(bytes))
     }
 
     /// The token this visitor's forms carry: a signed-in session keeps one
@@ -119,7 +109,7 @@ mod server {
             return Ok(t);
         }
         let bytes: [u8; 24] = rand::random();
-        let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let t = hex::encode(bytes);
         session
             .insert(SESSION_CSRF, &t)
             .await
@@ -147,28 +137,10 @@ mod server {
         }
     }
 
-    /// The account a session is signed in as, if the session still counts
-    /// (the account's password has not changed since it signed in).
-    pub async fn session_user(
-        auth: &crate::auth::Auth,
-        session: &Session,
-    ) -> Result<Option<String>, AuthError> {
-        let read = |e: tower_sessions::session::Error| {
-            AuthError::Store(crate::store::StoreError::Unavailable(e.to_string()))
-        };
-        let Some(name) = session.get::<String>(SESSION_USER).await.map_err(read)? else {
-            return Ok(None);
-        };
-        let since = session
-            .get::<i64>(SESSION_SINCE)
-            .await
-            .map_err(read)?
-            .unwrap_or(0);
-        Ok(auth.session_counts(&name, since).await?.then_some(name))
-    }
-
     pub async fn user(session: &Session) -> Result<Option<String>, ServerFnError> {
-        session_user(&app()?.auth, session).await.map_err(refused)
+        crate::http::session::session_user(&app()?.auth, session)
+            .await
+            .map_err(refused)
     }
 
     pub async fn require_user(session: &Session) -> Result<String, ServerFnError> {
@@ -267,10 +239,10 @@ pub async fn register(name: String, password: String, csrf: String) -> Result<()
     let headers = leptos_axum::extract::<axum::http::HeaderMap>()
         .await
         .unwrap_or_default();
-    let guest = crate::ws::cookie(&headers, crate::ws::GUEST_COOKIE);
+    let guest = crate::http::cookies::get(&headers, crate::http::cookies::GUEST);
     let actor = app
         .auth
-        .register(name.trim(), &password, guest)
+        .register(name.trim(), &password, guest.as_deref())
         .await
         .map_err(server::refused)?;
     server::sign_in(&session, &actor.name).await?;

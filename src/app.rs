@@ -24,7 +24,7 @@ fn page_lang() -> Lang {
 /// The document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::headers::set_page_policy();
+    crate::http::headers::set_page_policy();
     let lang = page_lang();
     view! {
         <!DOCTYPE html>

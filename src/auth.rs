@@ -79,7 +79,7 @@ pub struct Auth {
 /// SHA-256 of a secret, hex: tokens and guest cookies are kept only so.
 pub fn digest(secret: &str) -> String {
     let d = Sha256::digest(secret.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(d)
 }
 
 impl Auth {
@@ -144,9 +144,11 @@ impl Auth {
     /// Whether a name is someone's: a bot's, an account's, or a guest name a
     /// browser holds or held (a cookie-less guest's is no one's: it goes to
     /// whoever takes it next).
-    pub async fn is_someone(&self, name: &str) -> Result<bool, AuthError> {
+    pub async fn is_someone(&self, name: &str) -> Result<bool, StoreError> {
         let key = name_key(name);
-        Ok(self.reserved(name, &key).await? || self.store.guest_name(&key, name).await?.is_some())
+        Ok(self.bot_keys.contains(&key)
+            || self.store.account(name).await?.is_some()
+            || self.store.guest_name(&key, name).await?.is_some())
     }
 
     /// Lets a guest take a name. Bots' and accounts' names are taken; a name
@@ -416,13 +418,7 @@ impl Auth {
             ));
         }
         let secret: [u8; 24] = rand::random();
-        let token = format!(
-            "cz_{}",
-            secret
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let token = format!("cz_{}", hex::encode(secret));
         let info = self
             .store
             .create_token(owner, label, &digest(&token))
@@ -486,5 +482,12 @@ pub mod credentials {
             keys.push(account(&actor.name));
         }
         keys
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::hub::People for Auth {
+    async fn is_someone(&self, name: &str) -> Result<bool, StoreError> {
+        Auth::is_someone(self, name).await
     }
 }

@@ -243,8 +243,8 @@ impl Config {
     }
 
     /// How HTTP connections are timed out and capped.
-    pub fn http(&self) -> crate::listen::HttpSettings {
-        crate::listen::HttpSettings {
+    pub fn http(&self) -> crate::http::listen::HttpSettings {
+        crate::http::listen::HttpSettings {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             per_ip: self.http_connections_per_ip,

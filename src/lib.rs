@@ -15,21 +15,17 @@ pub mod ui;
 pub mod client;
 
 #[cfg(feature = "ssr")]
-pub mod api;
-#[cfg(feature = "ssr")]
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod backplane;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
-pub mod headers;
+pub mod http;
 #[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
 pub mod limits;
-#[cfg(feature = "ssr")]
-pub mod listen;
 #[cfg(feature = "ssr")]
 pub mod metrics;
 #[cfg(feature = "ssr")]
@@ -37,15 +33,9 @@ pub mod names;
 #[cfg(feature = "ssr")]
 pub mod process;
 #[cfg(feature = "ssr")]
-pub mod reframe;
-#[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
-pub mod state;
-#[cfg(feature = "ssr")]
 pub mod store;
-#[cfg(feature = "ssr")]
-pub mod ws;
 
 /// The browser's entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]

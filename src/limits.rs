@@ -50,10 +50,9 @@ fn quota(per_sec: u32, burst: u32) -> Quota {
 /// loop that creates rooms or reads the store flat out is refused.
 const REQUESTS_PER_SEC: u32 = 20;
 /// Room requests a user may make at once: enough for a client in as many
-/// rooms as a connection may be in (`ws::MAX_ROOMS`) to join them all again
+/// rooms as a connection may be in (`hub::MAX_ROOMS_PER_CONNECTION`) to join them all again
 /// when it reconnects.
-const REQUESTS_BURST: u32 = 120;
-const _: () = assert!(REQUESTS_BURST as usize >= crate::ws::MAX_ROOMS);
+pub const REQUESTS_BURST: u32 = 120;
 
 /// New rooms: `per_min` a minute, sustained, and as many at once, so that
 /// a team setting up its rooms is not held back.

@@ -139,16 +139,35 @@ pub enum ServerFrame {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// The room the error is about, when it is about one (version 1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
 }
 
 impl ServerFrame {
-    /// An `error` frame.
+    /// An `error` frame about no room in particular.
     pub fn error(code: ErrorCode, message: impl Into<String>, nonce: Option<String>) -> Self {
         ServerFrame::Error {
             code,
             message: message.into(),
             nonce,
+            room: None,
+        }
+    }
+
+    /// An `error` frame about `room`.
+    pub fn room_error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        nonce: Option<String>,
+        room: &str,
+    ) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            nonce,
+            room: Some(room.to_string()),
         }
     }
 }
@@ -245,6 +264,30 @@ pub struct MessagePage {
     pub room: String,
     pub messages: Vec<Message>,
     pub more: bool,
+}
+
+/// The room a visitor sees first, at `/`.
+pub const DEFAULT_ROOM: &str = "general";
+
+/// Why a room cannot be shown from the server.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SnapProblem {
+    /// Not a valid room name.
+    BadRoom,
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// A room as the chat page first shows it, before any WebSocket: read by
+/// the server before the render, or asked by the browser when it navigates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub room: String,
+    pub messages: Vec<Message>,
+    pub more: bool,
+    pub online: Vec<String>,
+    /// Set when the room cannot be shown (bad name, store down).
+    pub problem: Option<SnapProblem>,
 }
 
 /// Why a name, room or body was refused; the text is meant for people.

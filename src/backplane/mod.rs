@@ -6,6 +6,8 @@
 //! events over Redis pub/sub, which delivers at most once: a lost event is
 //! never the guarantee, the store is (see [`Remote::Resubscribed`]).
 
+#[cfg(test)]
+pub mod loopback;
 mod redis;
 
 pub use self::redis::RedisBackplane;

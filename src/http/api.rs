@@ -1,10 +1,9 @@
 //! The HTTP API of `PROTOCOL.md`, on top of the hub: rooms, messages,
 //! health and metrics.
 
-use crate::hub::{Actor, HubError};
+use super::state::AppState;
+use crate::hub::{Actor, Caller, HubError, Post, Via};
 use crate::protocol::{ApiError, ApiErrorBody, ErrorCode, HISTORY_PAGE, MessagePage, RoomInfo};
-use crate::state::AppState;
-use crate::store::NewMessage;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -161,26 +160,19 @@ async fn post_message(
         }
         e => Failure::new(ErrorCode::BadRequest, e.body_text()),
     })?;
-    crate::protocol::validate_nonce(post.nonce.as_deref()).map_err(HubError::from)?;
-    let text = crate::protocol::clean_body(&post.body).map_err(HubError::from)?;
-    if app.limits.check_send(&actor.name, Some(peer.ip())).is_err() {
-        app.metrics.rate_limited.inc();
-        return Err(Failure::new(
-            ErrorCode::RateLimited,
-            "slow down: too many messages",
-        ));
-    }
-    crate::ws::open_room(&app, &actor, &room, Some(peer.ip())).await?;
-    let msg = NewMessage {
+    let post = Post {
         room,
-        author: actor.name.clone(),
-        body: text.to_string(),
+        body: post.body,
         nonce: post.nonce,
     };
+    let caller = Caller {
+        actor: &actor,
+        ip: Some(peer.ip()),
+    };
+    let posted = app.hub.post(caller, post, Via::Straight).await?;
     // Its own task: a client that hangs up after the commit must not stop
     // the broadcast.
-    let hub = app.hub.clone();
-    let appended = tokio::spawn(async move { hub.send(&actor, msg).await })
+    let appended = tokio::spawn(posted)
         .await
         .map_err(|e| Failure::new(ErrorCode::Unavailable, e.to_string()))??;
     let status = if appended.duplicate {

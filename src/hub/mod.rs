@@ -10,9 +10,13 @@
 //! a room from the store whenever an event from another node may have been
 //! lost: pub/sub is never the guarantee, the store is.
 
+pub mod admission;
+pub mod client;
 pub mod outbox;
 mod room;
 
+pub use admission::{Admission, Caller, MAX_ROOMS_PER_CONNECTION, People};
+pub use client::Client;
 pub use outbox::{ConnId, Frame, Outbox, OutboxReader, Outboxes, Queued, encode};
 
 use crate::backplane::{Backplane, PresenceMap, Remote};
@@ -88,6 +92,12 @@ pub enum HubError {
     RateLimited,
     #[error("slow down: too many new rooms; this one was not made")]
     RoomRate,
+    #[error("slow down: too many room requests; this one was not done")]
+    RequestRate,
+    #[error("join {0:?} first")]
+    NotJoined(String),
+    #[error("a connection may be in at most {MAX_ROOMS_PER_CONNECTION} rooms; leave one first")]
+    TooManyJoined,
     #[error("this server has as many rooms as it allows; join an existing one")]
     TooManyRooms,
     #[error("there is no one called {0:?} here")]
@@ -105,7 +115,11 @@ impl HubError {
             HubError::NotMember | HubError::GuestDm => ErrorCode::Forbidden,
             HubError::NoRoom(_) => ErrorCode::NotFound,
             HubError::TooSlow => ErrorCode::Unavailable,
-            HubError::RateLimited | HubError::RoomRate => ErrorCode::RateLimited,
+            HubError::RateLimited | HubError::RoomRate | HubError::RequestRate => {
+                ErrorCode::RateLimited
+            }
+            HubError::NotJoined(_) => ErrorCode::NotJoined,
+            HubError::TooManyJoined => ErrorCode::Forbidden,
             HubError::TooManyRooms => ErrorCode::Forbidden,
             HubError::NoOne(_) => ErrorCode::NotFound,
             HubError::Store(_) => ErrorCode::Unavailable,
@@ -113,10 +127,24 @@ impl HubError {
     }
 }
 
-/// The answer to a join, already queued to the connection.
-pub struct Joined {
-    pub online: usize,
+/// A message to post: what a `send` frame or `POST .../messages` carries.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub room: String,
+    pub body: String,
+    pub nonce: Option<String>,
 }
+
+/// How a post arrives: from a connection, which must have joined the room,
+/// or straight (HTTP), which opens the room if it must.
+#[derive(Debug, Clone, Copy)]
+pub enum Via {
+    Connection(ConnId),
+    Straight,
+}
+
+/// A post the store has queued; await it for the stored message.
+pub type Posted = std::pin::Pin<Box<dyn Future<Output = Result<Appended, HubError>> + Send>>;
 
 /// The hub of one node.
 pub struct Hub {
@@ -135,6 +163,8 @@ pub struct Hub {
     /// Every live connection of this node, to close those whose
     /// credentials end.
     outboxes: Arc<Outboxes>,
+    /// The rules and allowances every request passes.
+    admission: Admission,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -149,9 +179,11 @@ impl Hub {
         backplane: Arc<dyn Backplane>,
         metrics: Arc<Metrics>,
         outboxes: Arc<Outboxes>,
+        admission: Admission,
     ) -> Arc<Self> {
         Arc::new(Hub {
             outboxes,
+            admission,
             distributed: backplane.kind() != "local",
             store,
             backplane,
@@ -214,33 +246,34 @@ impl Hub {
         n
     }
 
-    /// Makes sure a room the actor may enter exists before a join or a
-    /// post: an existing room costs nothing; a new one must pass `admit`
-    /// (the caller's allowance for new rooms, and for a direct room that
-    /// its other members are someone) and, when public, fit under
-    /// `max_public`; it is recorded with its maker, so that an empty one
-    /// made by a guest can expire.
-    pub async fn open_room<F>(
-        &self,
-        actor: &Actor,
-        room_name: &str,
-        max_public: i64,
-        admit: impl FnOnce() -> F,
-    ) -> Result<(), HubError>
-    where
-        F: Future<Output = Result<(), HubError>>,
-    {
+    /// Makes sure a room the caller may enter exists before a join or a
+    /// post: an existing room costs nothing; a new one takes one from the
+    /// caller's allowance for new rooms, must (when direct) be with
+    /// someone, and (when public) fit under the bound; it is recorded with
+    /// its maker, so that an empty one made by a guest can expire.
+    pub async fn open_room(&self, caller: Caller<'_>, room_name: &str) -> Result<(), HubError> {
         let kind = protocol::parse_room(room_name)?;
-        self.check_access(actor, room_name)?;
+        self.check_access(caller.actor, room_name)?;
         if self.existing_room(room_name).is_some() || self.store.room_exists(room_name).await? {
             return Ok(());
         }
-        admit().await?;
-        if kind == RoomKind::Public && self.store.public_room_count().await? >= max_public {
-            return Err(HubError::TooManyRooms);
+        admission::take_new_room(&self.admission, &self.metrics, caller)?;
+        match kind {
+            RoomKind::Direct(a, b) => {
+                for other in [a, b].into_iter().filter(|n| *n != caller.actor.name) {
+                    if !self.admission.is_someone(other).await? {
+                        return Err(HubError::NoOne(other.to_string()));
+                    }
+                }
+            }
+            RoomKind::Public => {
+                if self.store.public_room_count().await? >= self.admission.max_public_rooms() {
+                    return Err(HubError::TooManyRooms);
+                }
+            }
         }
         self.store
-            .create_room_by(room_name, &actor.name, actor.is_guest())
+            .create_room_by(room_name, &caller.actor.name, caller.actor.is_guest())
             .await?;
         Ok(())
     }
@@ -273,7 +306,7 @@ impl Hub {
         actor: &Actor,
         room_name: &str,
         resume: Option<i64>,
-    ) -> Result<Joined, HubError> {
+    ) -> Result<(), HubError> {
         self.check_access(actor, room_name)?;
         if self.existing_room(room_name).is_none() {
             // A room someone is in here is known to the store already.
@@ -340,7 +373,6 @@ impl Hub {
                     if let Err(at) = online.binary_search_by(|u| u.as_str().cmp(&outbox.user)) {
                         online.insert(at, outbox.user.to_string());
                     }
-                    let n = online.len();
                     let frame = encode(&ServerFrame::Joined {
                         room: room_name.to_string(),
                         online,
@@ -355,7 +387,7 @@ impl Hub {
                         }
                         Some(false) => {}
                     }
-                    return Ok(Joined { online: n });
+                    return Ok(());
                 }
             }
             let newer = lock(&room).last().unwrap_or(last);
@@ -397,40 +429,49 @@ impl Hub {
         }
     }
 
-    /// Stores a message and hands it to every member, here and on other
-    /// nodes. The answer comes after the commit; a retried nonce gets the
-    /// first answer and no second message.
-    pub async fn send(
+    /// Admits a post and queues it with the store, in the order of the
+    /// calls; the returned future finishes it (commit, then fan-out here and
+    /// on other nodes) and answers with the stored message. Spawn it: once
+    /// queued, dropping it undoes nothing, but the fan-out happens only
+    /// while it runs. A retried nonce gets the first answer and no second
+    /// message.
+    ///
+    /// The one way in for a message, whatever carried it: a connection's
+    /// `send` (which must have joined the room) or an HTTP post (which
+    /// opens the room when it must).
+    pub async fn post(
         self: &Arc<Self>,
-        actor: &Actor,
-        msg: NewMessage,
-    ) -> Result<Appended, HubError> {
-        self.submit(actor, msg).await?.await
-    }
-
-    /// Queues a message with the store, in the order of the calls, and
-    /// returns the rest of [`Hub::send`] as a future: await it (or spawn it)
-    /// for the answer. Dropping it does not undo the store's work.
-    pub async fn submit(
-        self: &Arc<Self>,
-        actor: &Actor,
-        msg: NewMessage,
-    ) -> Result<impl Future<Output = Result<Appended, HubError>> + Send + 'static, HubError> {
-        self.check_access(actor, &msg.room)?;
-        // The allowance shared by every node (the caller's `Limits` hold the
-        // local one). Awaited here, before the store, so that one
-        // connection's sends keep their order; unknown (Redis away) allows.
-        match self.backplane.take_send(&actor.name).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.metrics.rate_limited.inc();
-                return Err(HubError::RateLimited);
-            }
-            Err(e) => tracing::debug!(error = %e, "shared rate limit unknown; allowing"),
+        caller: Caller<'_>,
+        post: Post,
+        via: Via,
+    ) -> Result<Posted, HubError> {
+        if let Via::Connection(conn) = via
+            && !self.is_member(conn, &post.room)
+        {
+            return Err(HubError::NotJoined(post.room));
         }
+        protocol::validate_nonce(post.nonce.as_deref())?;
+        let body = protocol::clean_body(&post.body)?.to_string();
+        if let Via::Straight = via {
+            self.open_room(caller, &post.room).await?;
+        }
+        self.check_access(caller.actor, &post.room)?;
+        admission::take_send(
+            &self.admission,
+            self.backplane.as_ref(),
+            &self.metrics,
+            caller,
+        )
+        .await?;
+        let msg = NewMessage {
+            room: post.room,
+            author: caller.actor.name.clone(),
+            body,
+            nonce: post.nonce,
+        };
         let pending = self.store.submit(msg).await?;
         let hub = self.clone();
-        Ok(async move {
+        Ok(Box::pin(async move {
             let outcome = pending.await.unwrap_or(Err(StoreError::Closed));
             let appended = outcome.inspect_err(|e| {
                 tracing::warn!(error = %e.detail(), "append failed");
@@ -442,7 +483,7 @@ impl Hub {
                 hub.backplane.publish_message(&appended.message).await;
             }
             Ok(appended)
-        })
+        }))
     }
 
     /// Hands a committed message to this node's members, in id order.
@@ -753,3 +794,6 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

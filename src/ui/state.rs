@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use std::collections::BTreeMap;
 
 /// The room of `/`, and of a browser that remembers none.
-pub const DEFAULT_ROOM: &str = "general";
+pub use crate::protocol::DEFAULT_ROOM;
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
 
@@ -1057,6 +1057,7 @@ mod tests {
                 code: ErrorCode::Forbidden,
                 message: "no".into(),
                 nonce: None,
+                room: None,
             },
             0.0,
         );
