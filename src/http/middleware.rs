@@ -64,10 +64,8 @@ pub async fn guest_cookie(
         req.extensions_mut().insert(GuestId(id.clone()));
     }
     let mut res = next.run(req).await;
-    if let Some(id) = made {
-        if let Some(v) = cookies::set_guest(&id) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(v) = made.as_deref().and_then(cookies::set_guest) {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
 }
