@@ -3,7 +3,7 @@
 #
 #   ./scripts/fuzz.sh [CASES]     # default 1000000
 #
-# - tests/proptest_protocol.rs: frame decoding and the validators;
+# - tests/blackbox/proptest_protocol.rs: frame decoding and the validators;
 # - src/hub/room.rs (`hub::room` unit tests): the sequencer and presence.
 #
 # CASES is passed as PROPTEST_CASES (CI runs the default, 256). ROOM_CASES
@@ -16,7 +16,7 @@ cases="${1:-1000000}"
 room_cases="${ROOM_CASES:-$cases}"
 
 # Build first, so that the times below are the tests' own.
-cargo test --release --features ssr --no-run --test proptest_protocol --lib
+cargo test --release --features ssr --no-run --test blackbox --lib
 
 run() {
     local label=$1
@@ -31,7 +31,7 @@ run() {
 
 failed=0
 run "protocol, PROPTEST_CASES=$cases" \
-    env PROPTEST_CASES="$cases" cargo test --release --features ssr --test proptest_protocol ||
+    env PROPTEST_CASES="$cases" cargo test --release --features ssr --test blackbox proptest_protocol:: ||
     failed=1
 run "room, PROPTEST_CASES=$room_cases" \
     env PROPTEST_CASES="$room_cases" cargo test --release --features ssr --lib hub::room ||

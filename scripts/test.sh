@@ -14,7 +14,7 @@ export LEPTOS_OUTPUT_NAME=causerie
 ./scripts/setup.sh
 
 start=$(date +%s)
-cargo fmt --check
+cargo fmt --all --check
 cargo leptos build --release
 ./scripts/precompress.sh
 built=$(date +%s)

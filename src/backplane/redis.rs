@@ -22,8 +22,8 @@ use crate::metrics::Metrics;
 use crate::protocol::{Ended, Message};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError};
+use redis::RedisError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,9 +49,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// A shared rate-limit check that takes longer is skipped (the local limit
 /// still holds): a send must not wait on Redis.
 const RATE_TIMEOUT: Duration = Duration::from_millis(250);
-/// After a failed connection attempt, callers fail fast for this long
-/// instead of each waiting for a connect timeout.
-const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Events waiting for the publisher; beyond that, messages are recorded
 /// as missed and announced later as tips.
 const OUT_QUEUE: usize = 16 * 1024;
@@ -62,6 +59,7 @@ const PUBLISH_BATCH: usize = 256;
 
 /// GCRA: allow when the user's theoretical arrival time is at most
 /// `tolerance` ahead of now; Redis's clock, so nodes' clocks do not matter.
+/// Sent by its SHA1 ([`redis::Script`]), whole only when Redis lacks it.
 const RATE_SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -136,67 +134,48 @@ enum Out {
     },
 }
 
-/// A command connection that reconnects on demand and fails fast while
-/// Redis is away.
+/// The command connection: a [`ConnectionManager`] reconnects after a
+/// dropped connection; every call also has a deadline, so a hung Redis
+/// never holds up a node.
 struct Commands {
-    client: redis::Client,
-    conn: tokio::sync::Mutex<(Option<MultiplexedConnection>, Option<Instant>)>,
+    conn: ConnectionManager,
 }
 
 impl Commands {
-    async fn get(&self) -> Result<MultiplexedConnection, String> {
-        let mut g = self.conn.lock().await;
-        if let Some(c) = &g.0 {
-            return Ok(c.clone());
-        }
-        if g.1.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-            return Err("redis is unreachable".into());
-        }
-        let cfg = AsyncConnectionConfig::new()
+    /// A connection made on first use. One connection attempt per
+    /// reconnection, no retries: while Redis is away a call fails at once
+    /// (the local limit holds, missed messages become tips) and the next
+    /// call tries again.
+    fn new(client: redis::Client) -> Result<Self, RedisError> {
+        let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT));
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT * 2,
-            self.client
-                .get_multiplexed_async_connection_with_config(&cfg),
-        )
-        .await
-        {
-            Ok(Ok(c)) => {
-                *g = (Some(c.clone()), None);
-                Ok(c)
-            }
-            Ok(Err(e)) => {
-                g.1 = Some(Instant::now());
-                Err(e.to_string())
-            }
-            Err(_) => {
-                g.1 = Some(Instant::now());
-                Err("redis connect timed out".into())
-            }
-        }
-    }
-
-    /// Forgets a connection that failed, so the next call reconnects.
-    async fn failed(&self, e: &RedisError) {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-            self.conn.lock().await.0 = None;
-        }
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(0);
+        Ok(Commands {
+            conn: ConnectionManager::new_lazy_with_config(client, cfg)?,
+        })
     }
 
     /// Runs a pipeline with a deadline.
     async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, String> {
-        let mut c = self.get().await?;
+        let mut c = self.conn.clone();
         match tokio::time::timeout(COMMAND_TIMEOUT, pipe.query_async::<T>(&mut c)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.failed(&e).await;
-                Err(e.to_string())
-            }
-            Err(_) => {
-                self.conn.lock().await.0 = None;
-                Err("redis did not answer in time".into())
-            }
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("redis did not answer in time".into()),
+        }
+    }
+
+    /// Runs a script (`EVALSHA`, loading it when Redis does not know it)
+    /// with a deadline.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+        within: Duration,
+    ) -> Result<T, String> {
+        let mut c = self.conn.clone();
+        match tokio::time::timeout(within, call.invoke_async::<T>(&mut c)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("redis did not answer in time".into()),
         }
     }
 }
@@ -207,6 +186,8 @@ struct Inner {
     channel: String,
     client: redis::Client,
     commands: Commands,
+    /// [`RATE_SCRIPT`], with its SHA1.
+    rate_script: redis::Script,
     metrics: Arc<Metrics>,
     /// Whether the subscription is up, for `/healthz`.
     subscribed: AtomicBool,
@@ -259,10 +240,11 @@ impl RedisBackplane {
         let inner = Arc::new(Inner {
             channel: format!("{}:events", s.prefix),
             prefix: s.prefix,
-            commands: Commands {
-                client: client.clone(),
-                conn: tokio::sync::Mutex::new((None, None)),
-            },
+            commands: Commands::new(client.clone()).map_err(|e| BackplaneError::BadUrl {
+                url: s.url.clone(),
+                reason: e.to_string(),
+            })?,
+            rate_script: redis::Script::new(RATE_SCRIPT),
             client,
             node,
             metrics,
@@ -281,11 +263,6 @@ impl RedisBackplane {
             out: out_tx,
             events: Mutex::new(Some(in_rx)),
         })
-    }
-
-    /// This node's id in the cluster.
-    pub fn node(&self) -> &str {
-        &self.inner.node
     }
 
     fn queue(&self, out: Out) {
@@ -335,17 +312,11 @@ impl Backplane for RedisBackplane {
 
     async fn take_send(&self, user: &str) -> Result<bool, String> {
         let i = &self.inner;
-        let mut pipe = redis::pipe();
-        pipe.cmd("EVAL")
-            .arg(RATE_SCRIPT)
-            .arg(1)
-            .arg(i.key(&format!("rate:{user}")))
-            .arg(i.rate_interval_ms)
-            .arg(i.rate_tolerance_ms);
-        match tokio::time::timeout(RATE_TIMEOUT, i.commands.run::<(i64,)>(&pipe)).await {
-            Ok(Ok((allowed,))) => Ok(allowed == 1),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err("redis rate check timed out".into()),
+        let mut call = i.rate_script.key(i.key(&format!("rate:{user}")));
+        call.arg(i.rate_interval_ms).arg(i.rate_tolerance_ms);
+        match i.commands.invoke::<i64>(&call, RATE_TIMEOUT).await {
+            Ok(allowed) => Ok(allowed == 1),
+            Err(e) => Err(format!("redis rate check: {e}")),
         }
     }
 

@@ -2,12 +2,10 @@
 //! rooms, fan-out, ordering, acks, retries, presence, history, resume,
 //! persistence across restarts, typing.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(300);

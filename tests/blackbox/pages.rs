@@ -2,11 +2,9 @@
 //! readable without JavaScript, and every response finished, also when many
 //! pages are rendered at once while the rooms change.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// GET a page: (status, body), or why it did not come whole.

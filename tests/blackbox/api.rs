@@ -1,10 +1,8 @@
 //! The HTTP API of PROTOCOL.md and the operator's contract (signals).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(300);

@@ -2,12 +2,10 @@
 //! notice (every message, in order, with bounded latency), and the stalled
 //! connection is cut with close code 4008 once its queue overflows.
 
-mod common;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

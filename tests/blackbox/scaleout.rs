@@ -8,14 +8,12 @@
 //! prefix of its own (the prefix follows the database's name). Tests that
 //! break Redis start a `redis-server` of their own on a free port.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// How long a killed node's users may stay online elsewhere (docs/DEPLOY.md).
@@ -671,7 +669,7 @@ async fn rate_limit_is_shared_by_nodes() {
 // ---------------------------------------------------------------------------
 // Benchmark (ignored by default): the latency a second node adds to fan-out.
 // CAUSERIE_TEST_POSTGRES=... CAUSERIE_TEST_REDIS=... cargo test --release
-//   --features ssr --test scaleout -- --ignored --nocapture bench_
+//   --features ssr --test blackbox -- --ignored --nocapture scaleout::bench_
 // ---------------------------------------------------------------------------
 
 /// Receives `message` frames until `stop`, returning each one's latency (µs)

@@ -2,11 +2,9 @@
 //! what no backend can store, large frames, typing floods, room floods and
 //! credentials that end while a connection is open.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 

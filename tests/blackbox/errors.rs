@@ -1,11 +1,9 @@
 //! Every error case of PROTOCOL.md, and that the connection (and the server)
 //! survives each one unless the protocol says it closes.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -681,7 +679,7 @@ both_backends! {
 async fn room_requests_are_rate_limited() {
     // Joining creates rooms in the store, history reads it: a loop of
     // either must be refused, and a refused join must create nothing.
-    // (New rooms have an allowance of their own: tests/security.rs.)
+    // (New rooms have an allowance of their own: tests/blackbox/security.rs.)
     let s = Server::start_with(ServerOpts::new().env("CAUSERIE_ROOMS_PER_MIN", 1000)).await;
     let mut alice = s.guest_in("alice", "general").await;
     for _ in 0..150 {

@@ -4,9 +4,7 @@
 //! browsers' names, look-alike and invisible names are refused, and one
 //! browser or address cannot squat many names.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 

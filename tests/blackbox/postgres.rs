@@ -7,12 +7,10 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); otherwise each test
 //! returns at once with a note.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn ready(test: &str) -> bool {

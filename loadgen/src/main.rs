@@ -15,10 +15,12 @@
 //! It only ever connects to loopback addresses (127.0.0.0/8), and every loop
 //! is bounded in count and time.
 
-use causerie::protocol::{self, ClientFrame, ServerFrame};
+use causerie::protocol::{self, ClientFrame, ErrorCode, ServerFrame};
 use clap::{Args, Parser, Subcommand};
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -490,8 +492,10 @@ fn frame(f: &ClientFrame) -> WsMessage {
     WsMessage::text(serde_json::to_string(f).unwrap_or_default())
 }
 
-/// Reads frames until `want` (skipping others); an `error` frame fails.
-async fn expect(ws: &mut Ws, want: &str) -> Result<(), String> {
+/// Reads frames until one that `want` accepts (skipping others); an
+/// `error` frame fails. Used while setting up, so every frame is decoded
+/// whole.
+async fn expect(ws: &mut Ws, want: impl Fn(&ServerFrame) -> bool) -> Result<(), String> {
     loop {
         let m = ws
             .next()
@@ -508,12 +512,12 @@ async fn expect(ws: &mut Ws, want: &str) -> Result<(), String> {
             }
             _ => continue,
         };
-        let t = text.as_str();
-        if t.starts_with(&format!(r#"{{"type":"{want}""#)) {
-            return Ok(());
-        }
-        if let Ok(ServerFrame::Error { code, .. }) = serde_json::from_str::<ServerFrame>(t) {
-            return Err(serde_json::to_string(&code).unwrap_or_default());
+        match serde_json::from_str::<ServerFrame>(text.as_str()) {
+            Ok(ServerFrame::Error { code, .. }) => {
+                return Err(serde_json::to_string(&code).unwrap_or_default());
+            }
+            Ok(f) if want(&f) => return Ok(()),
+            _ => {}
         }
     }
 }
@@ -527,12 +531,12 @@ async fn open_session(target: &Target, i: usize, name: &str, room: &str) -> Resu
         resume: BTreeMap::new(),
     };
     ws.send(frame(&hello)).await.map_err(|e| e.to_string())?;
-    expect(&mut ws, "welcome").await?;
+    expect(&mut ws, |f| matches!(f, ServerFrame::Welcome { .. })).await?;
     let join = ClientFrame::Join {
         room: room.to_string(),
     };
     ws.send(frame(&join)).await.map_err(|e| e.to_string())?;
-    expect(&mut ws, "joined").await?;
+    expect(&mut ws, |f| matches!(f, ServerFrame::Joined { .. })).await?;
     Ok(ws)
 }
 
@@ -546,8 +550,51 @@ async fn close(mut ws: Ws) {
 }
 
 // ---------------------------------------------------------------------------
-// Fast parsing of the frames that matter (message, ack)
+// Reading the frames that matter (message, ack, error)
 // ---------------------------------------------------------------------------
+
+/// The frame types a run counts, spelled as [`ServerFrame`] spells them
+/// (`read_frames_as_the_protocol_writes_them` checks it).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Message,
+    Ack,
+    Error,
+    #[serde(other)]
+    Other,
+}
+
+/// The fields of a server frame that a run reads, borrowed from the text;
+/// every other field is skipped. A whole [`ServerFrame`] would build every
+/// string of every delivery, which the generator, sharing the machine with
+/// the server, cannot afford at 10^5 deliveries per second
+/// (`decode_cost` measures both).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type")]
+    kind: Kind,
+    id: Option<u64>,
+    #[serde(borrow)]
+    body: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    nonce: Option<Cow<'a, str>>,
+    code: Option<ErrorCode>,
+}
+
+/// What a received frame means to a run.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// One of our messages: its id, and the send time (ns) and message
+    /// index written in its body (`t=<ns> s=<sender> k=<index>`).
+    Message { id: u64, sent_ns: u64, idx: u64 },
+    /// The ack of our message of this index (nonce `<tag>-<index>`).
+    Ack(u64),
+    /// An error, by its code as PROTOCOL.md spells it.
+    Error(String),
+    /// Anything else, or a frame of someone else's.
+    Other,
+}
 
 /// The integer right after `key` in `s`.
 fn num_after(s: &str, key: &str) -> Option<u64> {
@@ -556,35 +603,40 @@ fn num_after(s: &str, key: &str) -> Option<u64> {
     s[at..at + digits].parse().ok()
 }
 
-/// A `message` frame of ours: (id, send timestamp ns, message index).
-fn parse_message(t: &str) -> Option<(u64, u64, u64)> {
-    let rest = t.strip_prefix(r#"{"type":"message","#)?;
-    let id = num_after(rest, r#""id":"#)?;
-    let body = &rest[rest.find(r#""body":""#)? + 8..];
-    let body = &body[..body.find('"')?];
-    Some((id, num_after(body, "t=")?, num_after(body, " k=")?))
-}
-
-/// An `ack` frame: the message index from its nonce `<tag>-<index>`.
-fn parse_ack(t: &str) -> Option<u64> {
-    let rest = t.strip_prefix(r#"{"type":"ack","nonce":""#)?;
-    let nonce = &rest[..rest.find('"')?];
+/// The message index of a nonce `<tag>-<index>`.
+fn nonce_index(nonce: &str) -> Option<u64> {
     nonce.rsplit('-').next()?.parse().ok()
 }
 
-/// An `error` frame's code and nonce index, if it is one.
-fn parse_error(t: &str) -> Option<(String, Option<u64>)> {
-    if !t.starts_with(r#"{"type":"error""#) {
-        return None;
+/// Reads one text frame.
+fn read_frame(t: &str) -> Seen {
+    let Ok(h) = serde_json::from_str::<Head>(t) else {
+        return Seen::Other;
+    };
+    match h.kind {
+        Kind::Message => {
+            let mine = h.id.zip(h.body).and_then(|(id, body)| {
+                Some(Seen::Message {
+                    id,
+                    sent_ns: num_after(&body, "t=")?,
+                    idx: num_after(&body, " k=")?,
+                })
+            });
+            mine.unwrap_or(Seen::Other)
+        }
+        Kind::Ack => h
+            .nonce
+            .and_then(|n| nonce_index(&n))
+            .map_or(Seen::Other, Seen::Ack),
+        Kind::Error => {
+            let code = h.code.map(|c| serde_json::to_value(c).ok());
+            match code.flatten().and_then(|v| v.as_str().map(str::to_string)) {
+                Some(c) => Seen::Error(c),
+                None => Seen::Error("unknown".into()),
+            }
+        }
+        Kind::Other => Seen::Other,
     }
-    let v: Value = serde_json::from_str(t).ok()?;
-    let code = v.get("code")?.as_str()?.to_string();
-    let idx = v
-        .get("nonce")
-        .and_then(|n| n.as_str())
-        .and_then(|n| n.rsplit('-').next())
-        .and_then(|n| n.parse().ok());
-    Some((code, idx))
 }
 
 // ---------------------------------------------------------------------------
@@ -719,7 +771,8 @@ async fn fanout_client(
                     Some(Ok(WsMessage::Text(t))) => {
                         rep.frames += 1;
                         let t = t.as_str();
-                        if let Some((id, ts, idx)) = parse_message(t) {
+                        match read_frame(t) {
+                        Seen::Message { id, sent_ns: ts, idx } => {
                             let now = unix_ns();
                             if id <= last_id {
                                 rep.out_of_order += 1;
@@ -731,7 +784,8 @@ async fn fanout_client(
                                     rep.latencies.push((now.saturating_sub(ts) / 1000) as u32);
                                 }
                             }
-                        } else if let Some(idx) = parse_ack(t) {
+                        }
+                        Seen::Ack(idx) => {
                             let idx = idx as usize;
                             if let Some(a) = board.acked.get(idx) {
                                 a.store(true, Ordering::Release);
@@ -743,8 +797,11 @@ async fn fanout_client(
                                     rep.ack_latencies.push(us as u32);
                                 }
                             }
-                        } else if let Some((code, _)) = parse_error(t) {
+                        }
+                        Seen::Error(code) => {
                             *rep.errors.entry(code).or_default() += 1;
+                        }
+                        Seen::Other => {}
                         }
                     }
                     Some(Ok(WsMessage::Close(c))) => {
@@ -774,17 +831,18 @@ async fn fanout_client(
                     let idx = base + k;
                     let ns = unix_ns();
                     let s = sender.unwrap_or(0);
-                    let text = format!(
-                        r#"{{"type":"send","room":"{}","body":"t={ns} s={s} k={idx}","nonce":"{}-{idx}"}}"#,
-                        cfg.room, cfg.tag
-                    );
+                    let send = ClientFrame::Send {
+                        room: cfg.room.clone(),
+                        body: format!("t={ns} s={s} k={idx}"),
+                        nonce: Some(format!("{}-{idx}", cfg.tag)),
+                    };
                     if ns >= window.0 && ns < window.1 {
                         board.measured[idx].store(true, Ordering::Release);
                     }
                     send_ns.push(ns);
                     k += 1;
                     rep.sent += 1;
-                    if let Err(e) = ws.send(WsMessage::text(text)).await {
+                    if let Err(e) = ws.send(frame(&send)).await {
                         rep.closed = Some(format!("send error: {e}"));
                         sending = false;
                         break;
@@ -1355,7 +1413,7 @@ async fn seed_history(target: &Target, room_prefix: &str, a: &IdleArgs) -> Resul
                 nonce: None,
             };
             ws.send(frame(&send)).await.map_err(|e| e.to_string())?;
-            expect(&mut ws, "ack").await?;
+            expect(&mut ws, |f| matches!(f, ServerFrame::Ack { .. })).await?;
         }
         close(ws).await;
     }
@@ -1460,13 +1518,15 @@ async fn storage(a: StorageArgs) -> Result<Value, String> {
                 let hard_end = end + DRAIN_TIMEOUT;
                 loop {
                     while outstanding < in_flight && Instant::now() < end {
-                        let text = format!(
-                            r#"{{"type":"send","room":"{room}","body":"store {i} {k}","nonce":"{tag}-{k}"}}"#
-                        );
+                        let send = ClientFrame::Send {
+                            room: room.clone(),
+                            body: format!("store {i} {k}"),
+                            nonce: Some(format!("{tag}-{k}")),
+                        };
                         sent_at.insert(k, Instant::now());
                         k += 1;
                         outstanding += 1;
-                        if ws.send(WsMessage::text(text)).await.is_err() {
+                        if ws.send(frame(&send)).await.is_err() {
                             *errors.entry("send failed".into()).or_default() += 1;
                             return (acks, lat, errors);
                         }
@@ -1478,19 +1538,23 @@ async fn storage(a: StorageArgs) -> Result<Value, String> {
                     let Ok(Some(Ok(m))) = m else { break };
                     let WsMessage::Text(t) = m else { continue };
                     let t = t.as_str();
-                    if let Some(idx) = parse_ack(t) {
-                        outstanding = outstanding.saturating_sub(1);
-                        let now = Instant::now();
-                        if let Some(at) = sent_at.remove(&idx)
-                            && at >= t0
-                            && now <= end
-                        {
-                            acks += 1;
-                            lat.push(now.duration_since(at).as_micros() as u32);
+                    match read_frame(t) {
+                        Seen::Ack(idx) => {
+                            outstanding = outstanding.saturating_sub(1);
+                            let now = Instant::now();
+                            if let Some(at) = sent_at.remove(&idx)
+                                && at >= t0
+                                && now <= end
+                            {
+                                acks += 1;
+                                lat.push(now.duration_since(at).as_micros() as u32);
+                            }
                         }
-                    } else if let Some((code, _)) = parse_error(t) {
-                        outstanding = outstanding.saturating_sub(1);
-                        *errors.entry(code).or_default() += 1;
+                        Seen::Error(code) => {
+                            outstanding = outstanding.saturating_sub(1);
+                            *errors.entry(code).or_default() += 1;
+                        }
+                        Seen::Message { .. } | Seen::Other => {}
                     }
                 }
                 close(ws).await;
@@ -1600,12 +1664,79 @@ mod tests {
     #[test]
     fn parses_the_frames_it_counts() {
         let m = r#"{"type":"message","room":"bench-x","id":42,"author":"load-x-1","body":"t=1700000000000000000 s=3 k=17","ts":"2026-11-21T10:15:30.123Z","nonce":"abc-17"}"#;
-        assert_eq!(parse_message(m), Some((42, 1_700_000_000_000_000_000, 17)));
+        let want = Seen::Message {
+            id: 42,
+            sent_ns: 1_700_000_000_000_000_000,
+            idx: 17,
+        };
+        assert_eq!(read_frame(m), want);
         let a = r#"{"type":"ack","nonce":"abc-17","room":"bench-x","id":42,"ts":"2026-11-21T10:15:30.123Z"}"#;
-        assert_eq!(parse_ack(a), Some(17));
+        assert_eq!(read_frame(a), Seen::Ack(17));
         let e = r#"{"type":"error","code":"rate_limited","message":"slow down","nonce":"abc-9"}"#;
-        assert_eq!(parse_error(e), Some(("rate_limited".to_string(), Some(9))));
-        assert_eq!(parse_message(a), None);
+        assert_eq!(read_frame(e), Seen::Error("rate_limited".into()));
+        // Someone else's message, presence, and what is not a frame.
+        let other = r#"{"type":"message","room":"r","id":1,"author":"a","body":"hi","ts":"2026-11-21T10:15:30.123Z"}"#;
+        assert_eq!(read_frame(other), Seen::Other);
+        let p = r#"{"type":"presence","room":"r","user":"a","state":"joined","online":1}"#;
+        assert_eq!(read_frame(p), Seen::Other);
+        assert_eq!(read_frame("not json"), Seen::Other);
+    }
+
+    /// The frames as the server's own types write them (so a renamed type
+    /// or field fails here, not silently in a run).
+    #[test]
+    fn read_frames_as_the_protocol_writes_them() {
+        let msg = protocol::Message {
+            room: "bench-x".into(),
+            id: 7,
+            author: "load-x-1".into(),
+            body: "t=123 s=0 k=5".into(),
+            ts: "2026-11-21T10:15:30.123Z".into(),
+            nonce: Some("tag-5".into()),
+        };
+        let text = |f: &ServerFrame| serde_json::to_string(f).expect("encode");
+        assert_eq!(
+            read_frame(&text(&ServerFrame::Message(msg))),
+            Seen::Message {
+                id: 7,
+                sent_ns: 123,
+                idx: 5
+            }
+        );
+        let ack = ServerFrame::Ack {
+            nonce: Some("tag-5".into()),
+            room: "bench-x".into(),
+            id: 7,
+            ts: "2026-11-21T10:15:30.123Z".into(),
+        };
+        assert_eq!(read_frame(&text(&ack)), Seen::Ack(5));
+        let err = ServerFrame::error(ErrorCode::Unavailable, "later", Some("tag-6".into()));
+        assert_eq!(read_frame(&text(&err)), Seen::Error("unavailable".into()));
+    }
+
+    /// What decoding one delivery costs, read just for the counted fields
+    /// and as a whole [`ServerFrame`]:
+    /// `cargo test --release -p causerie-load decode_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run with --ignored --nocapture"]
+    fn decode_cost() {
+        let m = r#"{"type":"message","room":"bench-x","id":42,"author":"load-x-1","body":"t=1700000000000000000 s=3 k=17","ts":"2026-11-21T10:15:30.123Z","nonce":"abc-17"}"#;
+        let n = 1_000_000u32;
+        let t = Instant::now();
+        for _ in 0..n {
+            assert!(matches!(
+                read_frame(std::hint::black_box(m)),
+                Seen::Message { .. }
+            ));
+        }
+        let head = t.elapsed() / n;
+        let t = Instant::now();
+        for _ in 0..n {
+            let f = serde_json::from_str::<ServerFrame>(std::hint::black_box(m));
+            assert!(matches!(f, Ok(ServerFrame::Message(_))));
+        }
+        let whole = t.elapsed() / n;
+        println!("per message frame: counted fields {head:?}, whole ServerFrame {whole:?}");
     }
 
     #[test]

@@ -2,9 +2,7 @@
 //! cookie, CSRF checks, API tokens created, used and revoked, and guests
 //! kept off registered names.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// A browser-like visitor: keeps the session and guest cookies between

@@ -3,9 +3,7 @@
 //! caps, sessions stored only when used, security headers, close 1007 for
 //! invalid UTF-8, and server-function errors a person can read.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
