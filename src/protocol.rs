@@ -139,17 +139,31 @@ pub enum ServerFrame {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// The room the error is about (version 1.1); absent when none is,
+        /// and from older servers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
 }
 
 impl ServerFrame {
-    /// An `error` frame.
+    /// An `error` frame about no room.
     pub fn error(code: ErrorCode, message: impl Into<String>, nonce: Option<String>) -> Self {
         ServerFrame::Error {
             code,
             message: message.into(),
             nonce,
+            room: None,
         }
+    }
+
+    /// The same frame, saying which room an `error` is about; other frames
+    /// are unchanged.
+    pub fn about_room(mut self, about: impl Into<String>) -> Self {
+        if let ServerFrame::Error { room, .. } = &mut self {
+            *room = Some(about.into());
+        }
+        self
     }
 }
 
@@ -392,6 +406,24 @@ mod tests {
             serde_json::to_string(&p).unwrap(),
             r#"{"type":"presence","room":"general","user":"alice","state":"joined","online":12}"#
         );
+    }
+
+    #[test]
+    fn error_frames_name_their_room_only_when_there_is_one() {
+        let plain = ServerFrame::error(ErrorCode::Forbidden, "no", None);
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"type":"error","code":"forbidden","message":"no"}"#
+        );
+        let about = ServerFrame::error(ErrorCode::RateLimited, "slow", Some("c-1".into()))
+            .about_room("general");
+        let text = r#"{"type":"error","code":"rate_limited","message":"slow","nonce":"c-1","room":"general"}"#;
+        assert_eq!(serde_json::to_string(&about).unwrap(), text);
+        assert_eq!(serde_json::from_str::<ServerFrame>(text).unwrap(), about);
+        // A version 1 frame reads with no room.
+        let old: ServerFrame =
+            serde_json::from_str(r#"{"type":"error","code":"forbidden","message":"no"}"#).unwrap();
+        assert_eq!(old, plain);
     }
 
     #[test]

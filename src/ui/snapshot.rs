@@ -112,7 +112,7 @@ pub mod preload {
     /// router reads them (percent-decoded). `None` for any other path.
     pub fn room_of_path(path: &str) -> Option<String> {
         if path == "/" {
-            return Some(crate::ui::state::DEFAULT_ROOM.to_string());
+            return Some(crate::ui::rooms::DEFAULT_ROOM.to_string());
         }
         let raw = path.strip_prefix("/r/")?.trim_end_matches('/');
         if raw.is_empty() || raw.contains('/') {
