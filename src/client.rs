@@ -24,15 +24,6 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// A fresh nonce for a `send`.
-pub fn nonce() -> String {
-    format!(
-        "c-{:x}{:x}",
-        now_ms() as u64,
-        (js_sys::Math::random() * 1e12) as u64
-    )
-}
-
 fn ws_url() -> Option<String> {
     let loc = web_sys::window()?.location();
     let scheme = if loc.protocol().ok()? == "https:" {

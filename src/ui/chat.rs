@@ -152,7 +152,7 @@ pub fn ChatPage() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 fn fetch_snapshots(chat: Chat, room: Memo<String>) {
     use super::rooms::is_public;
-    use super::snapshot::{SnapProblem, room_snapshot};
+    use super::snapshot::room_snapshot;
     Effect::new(move |_| {
         let name = room.get();
         let r = chat.room(&name);
@@ -165,9 +165,9 @@ fn fetch_snapshots(chat: Chat, room: Memo<String>) {
             return;
         }
         leptos::task::spawn_local(async move {
-            match room_snapshot(name).await {
+            match room_snapshot(name.clone()).await {
                 Ok(snap) => chat.load(&snap),
-                Err(_) => r.problem.set(Some(SnapProblem::Unavailable)),
+                Err(_) => chat.snapshot_failed(&name),
             }
         });
     });

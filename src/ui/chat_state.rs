@@ -550,6 +550,11 @@ impl ChatState {
         room.loaded = snap.problem.is_none() && is_public(&snap.room);
     }
 
+    /// A room's snapshot could not be read: the room says so.
+    pub fn snapshot_failed(&mut self, name: &str) {
+        self.room_mut(name).problem = Some(SnapProblem::Unavailable);
+    }
+
     /// Drops the typing notices of the room in view whose time is up;
     /// whether any was.
     pub fn expire_typing(&mut self, now_ms: f64) -> bool {
@@ -1308,6 +1313,11 @@ mod tests {
             Some(SnapProblem::BadRoom)
         );
         assert!(!s.sidebar.contains(&"Not A Room".into()));
+        s.snapshot_failed("rust");
+        assert_eq!(
+            s.room("rust").unwrap().problem,
+            Some(SnapProblem::Unavailable)
+        );
     }
 
     #[test]

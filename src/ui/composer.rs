@@ -110,9 +110,15 @@ pub fn Composer() -> impl IntoView {
     }
 }
 
+/// A fresh nonce for a `send`: the time and a random part. Sends happen
+/// only in the browser; on the server it is empty.
 fn new_nonce() -> String {
     #[cfg(feature = "hydrate")]
-    return crate::client::nonce();
+    return format!(
+        "c-{:x}{:x}",
+        js_sys::Date::now() as u64,
+        (js_sys::Math::random() * 1e12) as u64
+    );
     #[cfg(not(feature = "hydrate"))]
     String::new()
 }

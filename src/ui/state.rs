@@ -273,6 +273,11 @@ impl Chat {
         untrack(|| self.state.update(|s| s.load(snap)));
     }
 
+    /// A room's snapshot could not be read.
+    pub fn snapshot_failed(&self, room: &str) {
+        self.state.update(|s| s.snapshot_failed(room));
+    }
+
     /// Drops typing notices whose time is up.
     pub fn expire_typing(&self, now_ms: f64) {
         if self.state.with_untracked(|s| s.typing_expires(now_ms)) {
