@@ -4,6 +4,8 @@
 use crate::ui::account_pages::{AccountPage, LoginPage, RegisterPage};
 use crate::ui::chat::ChatPage;
 use crate::ui::i18n::{K, Lang};
+use crate::ui::layout::Layout;
+use crate::ui::sender::Sender;
 use crate::ui::state::Chat;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, provide_meta_context};
@@ -47,16 +49,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: one chat page for every room, and one [`Chat`] for the
-/// page's whole life.
+/// The application: one chat page for every room, and one [`Chat`],
+/// [`Layout`] and [`Sender`] for the page's whole life, given to the
+/// components through context.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let chat = Chat::new(page_lang());
+    let layout = Layout::new(page_lang());
+    let sender = Sender::default();
+    let chat = Chat::new(layout, sender);
+    provide_context(layout);
+    provide_context(sender);
     provide_context(chat);
     #[cfg(feature = "hydrate")]
-    browser::run(chat);
-    let not_found = move || view! { <p class="not-found">{move || chat.t(K::NotFoundPage)}</p> };
+    browser::run(chat, layout, sender);
+    let not_found = move || view! { <p class="not-found">{move || layout.t(K::NotFoundPage)}</p> };
     view! {
         <Stylesheet id="leptos" href="/pkg/causerie.css"/>
         <Router>
@@ -75,10 +82,13 @@ pub fn App() -> impl IntoView {
 /// What runs only in the browser, after hydration.
 #[cfg(feature = "hydrate")]
 mod browser {
+    use crate::ui::chat_state::Status;
     use crate::ui::i18n;
+    use crate::ui::layout::Layout;
     use crate::ui::nickname::remembered;
     use crate::ui::prefs;
-    use crate::ui::state::{Chat, Status};
+    use crate::ui::sender::Sender;
+    use crate::ui::state::Chat;
     use leptos::prelude::*;
     use std::time::Duration;
 
@@ -86,29 +96,26 @@ mod browser {
         document().hidden()
     }
 
-    pub fn run(chat: Chat) {
+    pub fn run(chat: Chat, layout: Layout, sender: Sender) {
         // Once, after hydration: what this browser remembers.
         Effect::new(move |_| {
-            chat.hydrated.set(true);
-            chat.visible.set(!hidden());
+            layout.hydrated.set(true);
+            chat.set_visible(!hidden());
             if i18n::chosen_lang().is_none()
                 && let Some(lang) = i18n::browser_lang()
-                && lang != chat.lang.get_untracked()
+                && lang != layout.lang.get_untracked()
             {
-                chat.lang.set(lang);
+                layout.lang.set(lang);
             }
             // A signed-in account wins over a remembered guest name.
             leptos::task::spawn_local(async move {
                 match crate::account::whoami().await {
                     Ok(crate::account::Me {
                         name: Some(name), ..
-                    }) => {
-                        chat.signed_in.set(true);
-                        chat.name.set(Some(name));
-                    }
+                    }) => chat.set_name(Some(name), true),
                     _ => {
                         if let Some(name) = remembered() {
-                            chat.name.set(Some(name));
+                            chat.set_name(Some(name), false);
                         }
                     }
                 }
@@ -117,15 +124,13 @@ mod browser {
                 chat.restore_sidebar(rooms);
             }
             chat.restore_marks(prefs::read_marks());
-            chat.prefs_loaded.set(true);
+            layout.prefs_loaded.set(true);
         });
 
         // Connect once there is a nickname.
         Effect::new(move |_| {
-            if let Some(name) = chat.name.get()
-                && chat.status.get_untracked() == Status::Offline
-            {
-                crate::client::start(chat, name);
+            if chat.name.with(Option::is_some) && chat.status.get_untracked() == Status::Offline {
+                crate::client::start(chat, sender);
             }
         });
 
@@ -140,7 +145,7 @@ mod browser {
         // Remember the sidebar.
         Effect::new(move |_| {
             let rooms = chat.sidebar.get();
-            if chat.prefs_loaded.get() {
+            if layout.prefs_loaded.get() {
                 prefs::save_rooms(&rooms);
             }
         });
@@ -156,19 +161,18 @@ mod browser {
 
         // The document's language follows the page's.
         Effect::new(move |_| {
-            let lang = chat.lang.get();
+            let lang = layout.lang.get();
             if let Some(el) = document().document_element() {
                 let _ = el.set_attribute("lang", lang.code());
             }
         });
 
         let _ = window_event_listener_untyped("visibilitychange", move |_| {
-            chat.visible.set(!hidden());
+            chat.set_visible(!hidden());
         });
         let _ = window_event_listener(leptos::ev::keydown, move |ev| {
             if ev.key() == "Escape" {
-                chat.menu_open.set(false);
-                chat.people_open.set(false);
+                layout.close_drawers();
             }
         });
         // Typing notices fade.

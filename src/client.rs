@@ -4,47 +4,24 @@
 //! after its `joined`), and reconnect with jittered exponential backoff.
 //!
 //! Navigating between rooms keeps this socket: the page only joins and
-//! leaves rooms on it (see [`crate::ui::state::Chat::sync_joins`]).
+//! leaves rooms on it (see [`crate::ui::chat_state::ChatState::sync_joins`]).
+//! What to send and how frames change the page is the chat state's
+//! (`ui::chat_state`); this module only moves frames.
 
 use crate::protocol::{ClientFrame, ServerFrame};
-use crate::ui::state::{Chat, Status};
+use crate::ui::chat_state::Status;
+use crate::ui::sender::Sender;
+use crate::ui::state::Chat;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::channel::mpsc::{UnboundedReceiver, unbounded};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::Message as WsMessage;
 use gloo_net::websocket::futures::WebSocket;
 use leptos::prelude::*;
-use std::cell::{Cell, RefCell};
 use std::time::Duration;
-
-thread_local! {
-    /// Frames for the socket; `None` while no connection loop runs.
-    static OUT: RefCell<Option<UnboundedSender<ClientFrame>>> = const { RefCell::new(None) };
-    /// Whether a connection loop runs.
-    static RUNNING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Sends a frame if a connection is up; otherwise what matters (joins,
-/// pending messages) goes again after the next `welcome`.
-pub fn send(frame: ClientFrame) {
-    OUT.with(|o| {
-        if let Some(tx) = o.borrow().as_ref() {
-            let _ = tx.unbounded_send(frame);
-        }
-    });
-}
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
-}
-
-/// A fresh nonce for a `send`.
-pub fn nonce() -> String {
-    format!(
-        "c-{:x}{:x}",
-        now_ms() as u64,
-        (js_sys::Math::random() * 1e12) as u64
-    )
 }
 
 fn ws_url() -> Option<String> {
@@ -57,32 +34,32 @@ fn ws_url() -> Option<String> {
     Some(format!("{scheme}://{}/ws", loc.host().ok()?))
 }
 
-/// Starts the connection loop for a nickname, unless one runs; it runs
-/// until the page closes or the nickname is refused.
-pub fn start(chat: Chat, name: String) {
-    if RUNNING.with(|r| r.replace(true)) {
+/// Starts the connection loop, unless one runs; it runs until the page
+/// closes or the nickname is refused. Frames the page sends go through
+/// `sender` while a connection is up.
+pub fn start(chat: Chat, sender: Sender) {
+    if !sender.claim() {
         return;
     }
     leptos::task::spawn_local(async move {
         let mut backoff = new_backoff();
         loop {
-            chat.status.set(Status::Connecting);
+            chat.connecting();
             let (tx, rx) = unbounded();
-            OUT.with(|o| *o.borrow_mut() = Some(tx));
-            let welcomed = connect_once(chat, &name, rx).await;
-            OUT.with(|o| *o.borrow_mut() = None);
+            sender.attach(move |f| {
+                let _ = tx.unbounded_send(f);
+            });
+            let welcomed = connect_once(chat, rx).await;
+            sender.detach();
             chat.on_disconnect();
-            if chat.name_error.get_untracked().is_some() {
+            if chat.status.get_untracked() == Status::Offline {
                 // The nickname was refused: wait for the person to pick another.
-                chat.status.set(Status::Offline);
-                chat.name.set(None);
-                RUNNING.with(|r| r.set(false));
+                sender.release();
                 return;
             }
             if welcomed {
                 backoff = new_backoff();
             }
-            chat.status.set(Status::Reconnecting);
             let wait = backoff.next().unwrap_or(Duration::from_secs(10));
             gloo_timers::future::sleep(wait).await;
         }
@@ -99,20 +76,14 @@ fn new_backoff() -> impl Iterator<Item = Duration> {
 }
 
 /// One connection's life; returns whether it got as far as `welcome`.
-async fn connect_once(chat: Chat, name: &str, mut rx: UnboundedReceiver<ClientFrame>) -> bool {
+async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> bool {
     let Some(url) = ws_url() else { return false };
     let Ok(ws) = WebSocket::open(&url) else {
         return false;
     };
     let (mut sink, stream) = ws.split();
     let mut stream = stream.fuse();
-    let hello = ClientFrame::Hello {
-        // Signed in: the session cookie on the upgrade says who this is.
-        name: (!chat.signed_in.get_untracked()).then(|| name.to_string()),
-        token: None,
-        resume: chat.resume_map(),
-    };
-    if write(&mut sink, &hello).await.is_err() {
+    if write(&mut sink, &chat.hello()).await.is_err() {
         return false;
     }
     let mut welcomed = false;
@@ -125,12 +96,9 @@ async fn connect_once(chat: Chat, name: &str, mut rx: UnboundedReceiver<ClientFr
                     _ => return welcomed,
                 };
                 let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
-                if matches!(frame, ServerFrame::Welcome { .. }) {
-                    welcomed = true;
-                    chat.status.set(Status::Connected);
-                }
-                // Joins, leaves and resends that this causes go through `send`,
-                // so through `rx`, in order.
+                welcomed |= matches!(frame, ServerFrame::Welcome { .. });
+                // Joins, leaves and resends that this causes go through the
+                // sender, so through `rx`, in order.
                 chat.apply(frame, now_ms());
                 if chat.name_error.get_untracked().is_some() {
                     return welcomed;

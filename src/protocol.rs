@@ -438,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn error_frames_name_their_room_only_when_there_is_one() {
+        let plain = ServerFrame::error(ErrorCode::Forbidden, "no", None);
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"type":"error","code":"forbidden","message":"no"}"#
+        );
+        let about =
+            ServerFrame::room_error(ErrorCode::RateLimited, "slow", Some("c-1".into()), "general");
+        let text = r#"{"type":"error","code":"rate_limited","message":"slow","nonce":"c-1","room":"general"}"#;
+        assert_eq!(serde_json::to_string(&about).unwrap(), text);
+        assert_eq!(serde_json::from_str::<ServerFrame>(text).unwrap(), about);
+        // A version 1 frame reads with no room.
+        let old: ServerFrame =
+            serde_json::from_str(r#"{"type":"error","code":"forbidden","message":"no"}"#).unwrap();
+        assert_eq!(old, plain);
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         let f: ClientFrame =
             serde_json::from_str(r#"{"type":"join","room":"general","x":1}"#).unwrap();

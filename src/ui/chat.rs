@@ -2,14 +2,17 @@
 //! and the composer. One page for `/` and every `/r/{room}`; moving between
 //! rooms changes signals, not the document, and keeps the socket.
 
+use super::chat_state::{Access, Status};
 use super::composer::Composer;
 use super::i18n::K;
+use super::layout::Layout;
 use super::messages::MessageList;
 use super::nickname::NicknameForm;
 use super::people::People;
+use super::rooms::{DEFAULT_ROOM, is_dm, room_label};
 use super::sidebar::Sidebar;
 use super::snapshot;
-use super::state::{Access, Chat, DEFAULT_ROOM, Status, dm_peer, is_dm, room_label};
+use super::state::Chat;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -18,6 +21,7 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn ChatPage() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let params = use_params_map();
     let room = Memo::new(move |_| {
         params
@@ -29,8 +33,7 @@ pub fn ChatPage() -> impl IntoView {
     Effect::new(move |_| {
         let r = room.get();
         chat.set_current(&r);
-        chat.menu_open.set(false);
-        chat.people_open.set(false);
+        layout.close_drawers();
     });
     // Before the view: every part of the page renders from the same state,
     // on the server and while hydrating.
@@ -61,10 +64,7 @@ pub fn ChatPage() -> impl IntoView {
     #[cfg(feature = "ssr")]
     let title = TextProp::from(untrack(title));
     let label = move || room_label(&room.get(), chat.name.get().as_deref());
-    let close_drawers = move |_| {
-        chat.menu_open.set(false);
-        chat.people_open.set(false);
-    };
+    let close_drawers = move |_| layout.close_drawers();
     let skip_target = move || {
         if chat.name.get().is_some() {
             "#message"
@@ -77,12 +77,12 @@ pub fn ChatPage() -> impl IntoView {
         <Title text=title/>
         <div
             class="app"
-            data-hydrated=move || chat.hydrated.get().then_some("true")
-            class:menu-open=move || chat.menu_open.get()
-            class:people-open=move || chat.people_open.get()
+            data-hydrated=move || layout.hydrated.get().then_some("true")
+            class:menu-open=move || layout.menu_open.get()
+            class:people-open=move || layout.people_open.get()
         >
             <a class="skip-link" href=skip_target>
-                {chat.tr(K::SkipToComposer)}
+                {layout.tr(K::SkipToComposer)}
             </a>
             <Sidebar/>
             <div class="backdrop" aria-hidden="true" on:click=close_drawers></div>
@@ -90,12 +90,12 @@ pub fn ChatPage() -> impl IntoView {
                 <header class="topbar">
                     <button
                         class="icon-btn menu-btn"
-                        aria-label=chat.tr(K::OpenMenu)
+                        aria-label=layout.tr(K::OpenMenu)
                         aria-controls="sidebar"
-                        aria-expanded=move || chat.menu_open.get().to_string()
+                        aria-expanded=move || layout.menu_open.get().to_string()
                         on:click=move |_| {
-                            chat.people_open.set(false);
-                            chat.menu_open.update(|o| *o = !*o);
+                            layout.people_open.set(false);
+                            layout.menu_open.update(|o| *o = !*o);
                         }
                     >
                         <MenuIcon/>
@@ -109,16 +109,16 @@ pub fn ChatPage() -> impl IntoView {
                         class="account-link"
                         href=move || if chat.signed_in.get() { "/account" } else { "/login" }
                     >
-                        {move || if chat.signed_in.get() { chat.t(K::Account) } else { chat.t(K::SignIn) }}
+                        {move || if chat.signed_in.get() { layout.t(K::Account) } else { layout.t(K::SignIn) }}
                     </a>
                     <button
                         class="icon-btn people-btn"
-                        aria-label=chat.tr(K::ShowPeople)
+                        aria-label=layout.tr(K::ShowPeople)
                         aria-controls="people"
-                        aria-expanded=move || chat.people_open.get().to_string()
+                        aria-expanded=move || layout.people_open.get().to_string()
                         on:click=move |_| {
-                            chat.menu_open.set(false);
-                            chat.people_open.update(|o| *o = !*o);
+                            layout.menu_open.set(false);
+                            layout.people_open.update(|o| *o = !*o);
                         }
                     >
                         <PeopleIcon/>
@@ -139,7 +139,7 @@ pub fn ChatPage() -> impl IntoView {
             </main>
             <People/>
             <p class="visually-hidden" aria-live="polite" aria-atomic="true">
-                {move || chat.announce.get()}
+                {move || layout.announce.get()}
             </p>
         </div>
     }
@@ -151,8 +151,8 @@ pub fn ChatPage() -> impl IntoView {
 /// page with no nickname yet, or one whose connection is down.)
 #[cfg(feature = "hydrate")]
 fn fetch_snapshots(chat: Chat, room: Memo<String>) {
-    use super::snapshot::{SnapProblem, room_snapshot};
-    use super::state::is_public;
+    use super::rooms::is_public;
+    use super::snapshot::room_snapshot;
     Effect::new(move |_| {
         let name = room.get();
         let r = chat.room(&name);
@@ -165,9 +165,9 @@ fn fetch_snapshots(chat: Chat, room: Memo<String>) {
             return;
         }
         leptos::task::spawn_local(async move {
-            match room_snapshot(name).await {
+            match room_snapshot(name.clone()).await {
                 Ok(snap) => chat.load(&snap),
-                Err(_) => r.problem.set(Some(SnapProblem::Unavailable)),
+                Err(_) => chat.snapshot_failed(&name),
             }
         });
     });
@@ -177,13 +177,14 @@ fn fetch_snapshots(chat: Chat, room: Memo<String>) {
 #[component]
 fn OnlineCount() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let text = move || {
         let room = chat.here();
         let n = room
             .online_count
             .get()
             .unwrap_or_else(|| room.online.with(Vec::len));
-        chat.lang.get().f(K::NOnline, &[("n", &n.to_string())])
+        layout.lang.get().f(K::NOnline, &[("n", &n.to_string())])
     };
     let shown = move || {
         let room = chat.here();
@@ -220,8 +221,9 @@ fn Footer() -> impl IntoView {
 #[component]
 fn StatusBadge() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let label = move || {
-        chat.t(match chat.status.get() {
+        layout.t(match chat.status.get() {
             Status::Offline => K::StatusOffline,
             Status::Connecting => K::StatusConnecting,
             Status::Connected => K::StatusConnected,
@@ -244,12 +246,13 @@ fn StatusBadge() -> impl IntoView {
 #[component]
 fn Notice() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     view! {
         <Show when=move || chat.notice.get().is_some()>
             <p class="notice" role="alert">
-                <span>{move || chat.notice.get().map(|c| chat.lang.get().error(c))}</span>
-                <button class="link" on:click=move |_| chat.notice.set(None)>
-                    {chat.tr(K::Dismiss)}
+                <span>{move || chat.notice.get().map(|c| layout.lang.get().error(c))}</span>
+                <button class="link" on:click=move |_| chat.dismiss_notice()>
+                    {layout.tr(K::Dismiss)}
                 </button>
             </p>
         </Show>
@@ -260,13 +263,14 @@ fn Notice() -> impl IntoView {
 #[component]
 fn TypingLine() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let names = move || -> Vec<String> {
         chat.here()
             .typing
             .with(|t| t.iter().map(|(u, _)| u.clone()).collect())
     };
     let text = move || {
-        let lang = chat.lang.get();
+        let lang = layout.lang.get();
         let names = names();
         match names.as_slice() {
             [] => String::new(),
@@ -284,28 +288,6 @@ fn TypingLine() -> impl IntoView {
             </span>
             <span class="typing-text">{text}</span>
         </p>
-    }
-}
-
-/// The note above an empty direct-message room.
-pub fn private_note(chat: Chat, room: &str) -> Option<String> {
-    let lang = chat.lang.get();
-    match crate::protocol::parse_room(room) {
-        Ok(crate::protocol::RoomKind::Direct(a, b)) => {
-            Some(lang.f(K::PrivateNote, &[("a", a), ("b", b)]))
-        }
-        _ => None,
-    }
-}
-
-/// Why a direct-message room was refused, for a person.
-pub fn refusal(chat: Chat, room: &str) -> &'static str {
-    let me = chat.name.get();
-    if dm_peer(room, me.as_deref()).is_some() {
-        // One of the two members, refused all the same: a guest without the cookie.
-        chat.t(K::GuestDm)
-    } else {
-        chat.t(K::ForbiddenDm)
     }
 }
 

@@ -1,8 +1,11 @@
 //! The message box: Enter sends, Shift+Enter adds a line, Escape clears.
 
+use super::chat_state::Access;
 use super::i18n::K;
-use super::state::{Access, Chat, room_label};
-use crate::protocol::{ClientFrame, MAX_BODY_CHARS, clean_body};
+use super::layout::Layout;
+use super::rooms::room_label;
+use super::state::Chat;
+use crate::protocol::{MAX_BODY_CHARS, clean_body};
 use leptos::html;
 use leptos::prelude::*;
 
@@ -13,6 +16,7 @@ const TYPING_EVERY: f64 = 3000.0;
 #[component]
 pub fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let text = RwSignal::new(String::new());
     let area = NodeRef::<html::Textarea>::new();
     let last_typing = StoredValue::new(0.0f64);
@@ -46,18 +50,18 @@ pub fn Composer() -> impl IntoView {
     let on_input = move |ev: leptos::ev::Event| {
         text.set(event_target_value(&ev));
         let now = super::now_ms();
-        let room = chat.here_untracked();
         if now - last_typing.get_value() > TYPING_EVERY
-            && room.access.get_untracked() == Access::Joined
+            && chat.here_untracked().access.get_untracked() == Access::Joined
         {
             last_typing.set_value(now);
-            super::send(ClientFrame::Typing { room: room.name() });
+            chat.send_typing();
         }
     };
     let too_long = move || text.with(|t| t.trim().chars().count() > MAX_BODY_CHARS);
     let placeholder = move || {
         let label = room_label(&chat.current.get(), chat.name.get().as_deref());
-        chat.lang
+        layout
+            .lang
             .get()
             .f(K::MessagePlaceholder, &[("room", &label)])
     };
@@ -71,7 +75,7 @@ pub fn Composer() -> impl IntoView {
             }
         >
             <label for="message" class="visually-hidden">
-                {chat.tr(K::MessageLabel)}
+                {layout.tr(K::MessageLabel)}
             </label>
             <textarea
                 id="message"
@@ -92,23 +96,29 @@ pub fn Composer() -> impl IntoView {
                 <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
                     <path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z" fill="currentColor"/>
                 </svg>
-                <span class="send-label">{chat.tr(K::Send)}</span>
+                <span class="send-label">{layout.tr(K::Send)}</span>
             </button>
         </form>
         <p id="composer-hint" class="visually-hidden">
-            {chat.tr(K::ComposerHint)}
+            {layout.tr(K::ComposerHint)}
         </p>
         <Show when=too_long>
             <p class="hint error" role="alert">
-                {move || chat.lang.get().f(K::TooLong, &[("n", &MAX_BODY_CHARS.to_string())])}
+                {move || layout.lang.get().f(K::TooLong, &[("n", &MAX_BODY_CHARS.to_string())])}
             </p>
         </Show>
     }
 }
 
+/// A fresh nonce for a `send`: the time and a random part. Sends happen
+/// only in the browser; on the server it is empty.
 fn new_nonce() -> String {
     #[cfg(feature = "hydrate")]
-    return crate::client::nonce();
+    return format!(
+        "c-{:x}{:x}",
+        js_sys::Date::now() as u64,
+        (js_sys::Math::random() * 1e12) as u64
+    );
     #[cfg(not(feature = "hydrate"))]
     String::new()
 }

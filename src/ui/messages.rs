@@ -2,10 +2,12 @@
 //! pending and failed sends, scroll-back at the top, and staying at the
 //! bottom as messages arrive unless the reader scrolled up.
 
-use super::chat::{private_note, refusal};
+use super::chat_state::{Access, Delivery, Line};
 use super::i18n::K;
+use super::layout::Layout;
+use super::rooms::{dm_peer, is_dm, room_label};
 use super::snapshot::SnapProblem;
-use super::state::{Access, Chat, Delivery, Line, is_dm, room_label};
+use super::state::Chat;
 use super::text::{Piece, pieces};
 use super::time;
 use leptos::html;
@@ -48,6 +50,7 @@ type Row = (Line, bool, Option<String>);
 #[component]
 pub fn MessageList() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let scroller = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
     // Messages that arrived below while the reader was scrolled up.
@@ -58,8 +61,8 @@ pub fn MessageList() -> impl IntoView {
 
     let rows = move || -> Vec<Row> {
         let room = chat.here();
-        let local = chat.hydrated.get();
-        let lang = chat.lang.get();
+        let local = layout.hydrated.get();
+        let lang = layout.lang.get();
         let today = time::today_if(local);
         room.lines.with(|ls| {
             let mut prev_day = None;
@@ -153,7 +156,7 @@ pub fn MessageList() -> impl IntoView {
     };
 
     let jump_label = move || {
-        let lang = chat.lang.get();
+        let lang = layout.lang.get();
         match unseen.get() {
             0 => lang.t(K::JumpNewest).to_string(),
             n => lang.plural(n, K::NewMessagesOne, K::NewMessagesMany),
@@ -168,7 +171,7 @@ pub fn MessageList() -> impl IntoView {
                 // added to a log, not a whole room shown anew.
                 let name = chat.current.get();
                 let label = move || {
-                    chat.lang
+                    layout.lang
                         .get()
                         .f(K::MessagesIn, &[("room", &room_label(&name, chat.name.get().as_deref()))])
                 };
@@ -205,11 +208,12 @@ pub fn MessageList() -> impl IntoView {
 #[component]
 fn TopOfRoom() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     move || {
         let room = chat.here();
         let name = room.name();
         if let Some(p) = room.problem.get() {
-            let text = chat.t(match p {
+            let text = layout.t(match p {
                 SnapProblem::BadRoom => K::BadRoom,
                 SnapProblem::Unavailable => K::HistoryUnavailable,
             });
@@ -219,15 +223,15 @@ fn TopOfRoom() -> impl IntoView {
             Access::Refused => {
                 return view! {
                     <div class="problem refused" role="alert">
-                        <p class="problem-title">{chat.t(K::Private)}</p>
-                        <p>{refusal(chat, &name)}</p>
+                        <p class="problem-title">{layout.t(K::Private)}</p>
+                        <p>{refusal(layout, chat, &name)}</p>
                     </div>
                 }
                 .into_any();
             }
             _ if room.more.get() => {
                 let label = move || {
-                    chat.t(if room.loading_older.get() {
+                    layout.t(if room.loading_older.get() {
                         K::Loading
                     } else {
                         K::LoadOlder
@@ -242,10 +246,10 @@ fn TopOfRoom() -> impl IntoView {
             }
             _ => {}
         }
-        match private_note(chat, &name) {
+        match private_note(layout, &name) {
             Some(note) => view! {
                 <div class="dm-intro">
-                    <p class="problem-title">{chat.t(K::Private)}</p>
+                    <p class="problem-title">{layout.t(K::Private)}</p>
                     <p>{note}</p>
                 </div>
             }
@@ -259,6 +263,7 @@ fn TopOfRoom() -> impl IntoView {
 #[component]
 fn EmptyRoom() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     move || {
         let room = chat.here();
         let name = room.name();
@@ -274,9 +279,9 @@ fn EmptyRoom() -> impl IntoView {
             return ().into_any();
         }
         if room.loaded.get() {
-            view! { <p class="empty">{chat.t(K::Empty)}</p> }.into_any()
+            view! { <p class="empty">{layout.t(K::Empty)}</p> }.into_any()
         } else {
-            view! { <p class="loading">{chat.t(K::Loading)}</p> }.into_any()
+            view! { <p class="loading">{layout.t(K::Loading)}</p> }.into_any()
         }
     }
 }
@@ -285,6 +290,7 @@ fn EmptyRoom() -> impl IntoView {
 #[component]
 fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let room = chat.here_untracked();
     let class = match (&line.delivery, cont) {
         (Delivery::Pending, true) => "msg cont pending",
@@ -297,7 +303,7 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
     let ts = line.ts.clone().unwrap_or_default();
     let ts_title = time::full(&ts);
     let ts_attr = ts.clone();
-    let clock = move || time::clock(&ts, chat.hydrated.get());
+    let clock = move || time::clock(&ts, layout.hydrated.get());
     let style = format!("--hue:{}", hue(&line.author));
     let failed = match &line.delivery {
         Delivery::Failed(code) => Some(*code),
@@ -354,16 +360,38 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                     {head}
                     <p class="text">{body}</p>
                     {(line.delivery == Delivery::Pending)
-                        .then(|| view! { <span class="state">{chat.tr(K::Sending)}</span> })}
+                        .then(|| view! { <span class="state">{layout.tr(K::Sending)}</span> })}
                     {failed.map(|code| view! {
                         <p class="state error">
-                            {chat.tr(K::NotSent)} " "
-                            {move || chat.lang.get().error(code)} " "
-                            <button class="link" on:click=retry>{chat.tr(K::Retry)}</button>
+                            {layout.tr(K::NotSent)} " "
+                            {move || layout.lang.get().error(code)} " "
+                            <button class="link" on:click=retry>{layout.tr(K::Retry)}</button>
                         </p>
                     })}
                 </div>
             </div>
         </li>
+    }
+}
+
+/// The note above an empty direct-message room.
+fn private_note(layout: Layout, room: &str) -> Option<String> {
+    let lang = layout.lang.get();
+    match crate::protocol::parse_room(room) {
+        Ok(crate::protocol::RoomKind::Direct(a, b)) => {
+            Some(lang.f(K::PrivateNote, &[("a", a), ("b", b)]))
+        }
+        _ => None,
+    }
+}
+
+/// Why a direct-message room was refused, for a person.
+fn refusal(layout: Layout, chat: Chat, room: &str) -> &'static str {
+    let me = chat.name.get();
+    if dm_peer(room, me.as_deref()).is_some() {
+        // One of the two members, refused all the same: a guest without the cookie.
+        layout.t(K::GuestDm)
+    } else {
+        layout.t(K::ForbiddenDm)
     }
 }

@@ -1,6 +1,7 @@
 //! A guest picks a nickname, remembered in this browser.
 
 use super::i18n::K;
+use super::layout::Layout;
 use super::prefs::{self, NAME_KEY};
 use super::state::Chat;
 use crate::protocol::validate_name;
@@ -15,13 +16,14 @@ pub fn remembered() -> Option<String> {
 #[component]
 pub fn NicknameForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     // Uncontrolled: read the box when the form is sent. A value bound from a
     // signal would be reset by hydration, losing what someone typed while
     // the page's code was still loading.
     let input = NodeRef::<leptos::html::Input>::new();
     let local_error = RwSignal::new(None::<K>);
     let error = move || {
-        let lang = chat.lang.get();
+        let lang = layout.lang.get();
         local_error
             .get()
             .map(|k| lang.t(k))
@@ -41,27 +43,26 @@ pub fn NicknameForm() -> impl IntoView {
                 match validate_name(&name) {
                     Ok(()) => {
                         local_error.set(None);
-                        chat.name_error.set(None);
                         prefs::set(NAME_KEY, &name);
-                        chat.name.set(Some(name));
+                        chat.set_name(Some(name), false);
                     }
                     Err(_) => local_error.set(Some(K::NameInvalid)),
                 }
             }
         >
-            <label for="nickname">{chat.tr(K::PickNickname)}</label>
+            <label for="nickname">{layout.tr(K::PickNickname)}</label>
             <div class="row">
                 <input
                     id="nickname"
                     name="nickname"
                     autocomplete="nickname"
                     maxlength="32"
-                    placeholder=chat.tr(K::NicknamePlaceholder)
+                    placeholder=layout.tr(K::NicknamePlaceholder)
                     aria-invalid=move || error().is_some().to_string()
                     aria-describedby="nickname-error"
                     node_ref=input
                 />
-                <button type="submit">{chat.tr(K::JoinChat)}</button>
+                <button type="submit">{layout.tr(K::JoinChat)}</button>
             </div>
             <p id="nickname-error" class="hint error" role="alert">
                 {error}

@@ -2,9 +2,11 @@
 //! conversation with them.
 
 use super::i18n::K;
+use super::layout::Layout;
 use super::messages::{hue, initial};
+use super::rooms::dm_peer;
 use super::sidebar::room_href;
-use super::state::{Chat, dm_peer};
+use super::state::Chat;
 use crate::protocol::dm_room;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -12,15 +14,15 @@ use leptos_router::hooks::use_navigate;
 /// The aside with the online list.
 #[component]
 pub fn People() -> impl IntoView {
-    let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     view! {
         <aside id="people" class="people" aria-labelledby="people-title">
             <div class="people-head">
-                <h2 class="section-title" id="people-title">{chat.tr(K::Online)}</h2>
+                <h2 class="section-title" id="people-title">{layout.tr(K::Online)}</h2>
                 <button
                     class="icon-btn close-btn"
-                    aria-label=chat.tr(K::Close)
-                    on:click=move |_| chat.people_open.set(false)
+                    aria-label=layout.tr(K::Close)
+                    on:click=move |_| layout.people_open.set(false)
                 >
                     "×"
                 </button>
@@ -46,6 +48,7 @@ fn PeopleList() -> impl IntoView {
 #[component]
 fn Person(name: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let navigate = use_navigate();
     // Plain strings, not stored values: the row's closures may run once
     // more while the row is being removed.
@@ -67,11 +70,11 @@ fn Person(name: String) -> impl IntoView {
             return;
         };
         let room = dm_room(&me, &who);
-        chat.people_open.set(false);
+        layout.people_open.set(false);
         navigate(&room_href(&room), Default::default());
     };
     let who = name.clone();
-    let label = move || chat.lang.get().f(K::MessageTo, &[("name", &who)]);
+    let label = move || layout.lang.get().f(K::MessageTo, &[("name", &who)]);
     let static_view = {
         let name = name.clone();
         let avatar = avatar.clone();
@@ -82,7 +85,7 @@ fn Person(name: String) -> impl IntoView {
                     <span class="avatar small" aria-hidden="true">{avatar.clone()}</span>
                     <span class="person-name">{name.clone()}</span>
                     <Show when=is_me>
-                        <span class="you">"(" {chat.tr(K::You)} ")"</span>
+                        <span class="you">"(" {layout.tr(K::You)} ")"</span>
                     </Show>
                 </span>
             }

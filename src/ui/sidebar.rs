@@ -2,7 +2,9 @@
 //! create a room, direct messages, and the language switch.
 
 use super::i18n::{self, K, Lang};
-use super::state::{Chat, DEFAULT_ROOM, dm_peer, is_public};
+use super::layout::Layout;
+use super::rooms::{DEFAULT_ROOM, dm_peer, is_public, room_label};
+use super::state::Chat;
 use crate::protocol::MAX_ROOM_CHARS;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -28,6 +30,7 @@ pub fn normalize_room(input: &str) -> Option<String> {
 #[component]
 pub fn Sidebar() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let public = move || {
         chat.sidebar
             .get()
@@ -47,7 +50,7 @@ pub fn Sidebar() -> impl IntoView {
         <nav
             id="sidebar"
             class="sidebar"
-            aria-label=chat.tr(K::Rooms)
+            aria-label=layout.tr(K::Rooms)
         >
             <div class="sidebar-head">
                 <a class="brand" href="/">
@@ -58,24 +61,24 @@ pub fn Sidebar() -> impl IntoView {
                 </a>
                 <button
                     class="icon-btn close-btn"
-                    aria-label=chat.tr(K::Close)
-                    on:click=move |_| chat.menu_open.set(false)
+                    aria-label=layout.tr(K::Close)
+                    on:click=move |_| layout.menu_open.set(false)
                 >
                     "×"
                 </button>
             </div>
             <div class="sidebar-scroll">
-                <h2 class="section-title" id="rooms-title">{chat.tr(K::Rooms)}</h2>
+                <h2 class="section-title" id="rooms-title">{layout.tr(K::Rooms)}</h2>
                 <ul class="room-list" aria-labelledby="rooms-title">
                     <For each=public key=|r| r.clone() let:room>
                         <RoomItem room/>
                     </For>
                 </ul>
                 <JoinRoom/>
-                <h2 class="section-title" id="dms-title">{chat.tr(K::DirectMessages)}</h2>
+                <h2 class="section-title" id="dms-title">{layout.tr(K::DirectMessages)}</h2>
                 <Show
                     when=move || !dms().is_empty()
-                    fallback=move || view! { <p class="sidebar-note">{chat.tr(K::NoDirectMessages)}</p> }
+                    fallback=move || view! { <p class="sidebar-note">{layout.tr(K::NoDirectMessages)}</p> }
                 >
                     <ul class="room-list dm-list" aria-labelledby="dms-title">
                         <For each=dms key=|r| r.clone() let:room>
@@ -90,7 +93,7 @@ pub fn Sidebar() -> impl IntoView {
                         <span class="avatar small" aria-hidden="true" style=move || format!("--hue:{}", super::messages::hue(&chat.name.get().unwrap_or_default()))>
                             {move || super::messages::initial(&chat.name.get().unwrap_or_default())}
                         </span>
-                        <span>{move || chat.lang.get().f(K::YouAre, &[("name", &chat.name.get().unwrap_or_default())])}</span>
+                        <span>{move || layout.lang.get().f(K::YouAre, &[("name", &chat.name.get().unwrap_or_default())])}</span>
                     </p>
                 </Show>
                 <LanguageSwitch/>
@@ -103,6 +106,7 @@ pub fn Sidebar() -> impl IntoView {
 #[component]
 fn RoomItem(room: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let navigate = use_navigate();
     // Plain strings, not stored values: the row's closures may run once
     // more while the row is being removed.
@@ -144,8 +148,8 @@ fn RoomItem(room: String) -> impl IntoView {
     let name = room.clone();
     let leave_label = move || {
         let me = chat.name.get();
-        let shown = super::state::room_label(&name, me.as_deref());
-        chat.lang.get().f(K::LeaveRoom, &[("room", &shown)])
+        let shown = room_label(&name, me.as_deref());
+        layout.lang.get().f(K::LeaveRoom, &[("room", &shown)])
     };
     let current_class = is_current.clone();
     let leave_title = leave_label.clone();
@@ -159,7 +163,7 @@ fn RoomItem(room: String) -> impl IntoView {
             <a
                 href=href
                 aria-current=move || is_current().then_some("page")
-                on:click=move |_| chat.menu_open.set(false)
+                on:click=move |_| layout.menu_open.set(false)
             >
                 <span class="room-icon" aria-hidden="true">{if dm { "@" } else { "#" }}</span>
                 <span class="room-name">{label}</span>
@@ -170,7 +174,7 @@ fn RoomItem(room: String) -> impl IntoView {
                     <span class="visually-hidden">
                         {move || {
                             let n = r.online_count.get().unwrap_or(0).to_string();
-                            format!(", {}", chat.lang.get().f(K::NOnline, &[("n", &n)]))
+                            format!(", {}", layout.lang.get().f(K::NOnline, &[("n", &n)]))
                         }}
                     </span>
                 </Show>
@@ -188,7 +192,7 @@ fn RoomItem(room: String) -> impl IntoView {
                         {
                             let u3 = u3.clone();
                             move || {
-                                format!(", {}", chat.lang.get().plural(u3(), K::UnreadOne, K::UnreadMany))
+                                format!(", {}", layout.lang.get().plural(u3(), K::UnreadOne, K::UnreadMany))
                             }
                         }
                     </span>
@@ -205,6 +209,7 @@ fn RoomItem(room: String) -> impl IntoView {
 #[component]
 fn JoinRoom() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let navigate = use_navigate();
     let value = RwSignal::new(String::new());
     let invalid = RwSignal::new(false);
@@ -215,7 +220,7 @@ fn JoinRoom() -> impl IntoView {
                 invalid.set(false);
                 value.set(String::new());
                 chat.add_to_sidebar(&name);
-                chat.menu_open.set(false);
+                layout.menu_open.set(false);
                 navigate(&room_href(&name), Default::default());
             }
             None => invalid.set(true),
@@ -232,7 +237,7 @@ fn JoinRoom() -> impl IntoView {
     };
     view! {
         <form class="join-room" on:submit=submit>
-            <label for="join-room-input" class="join-label">{chat.tr(K::JoinRoomLabel)}</label>
+            <label for="join-room-input" class="join-label">{layout.tr(K::JoinRoomLabel)}</label>
             <div class="row">
                 <span class="join-hash" aria-hidden="true">"#"</span>
                 <input
@@ -242,7 +247,7 @@ fn JoinRoom() -> impl IntoView {
                     autocapitalize="none"
                     spellcheck="false"
                     maxlength="64"
-                    placeholder=chat.tr(K::JoinRoomPlaceholder)
+                    placeholder=layout.tr(K::JoinRoomPlaceholder)
                     aria-invalid=move || invalid.get().to_string()
                     aria-describedby="join-room-error"
                     prop:value=move || value.get()
@@ -251,7 +256,7 @@ fn JoinRoom() -> impl IntoView {
                         invalid.set(false);
                     }
                 />
-                <button type="submit">{chat.tr(K::JoinRoomButton)}</button>
+                <button type="submit">{layout.tr(K::JoinRoomButton)}</button>
             </div>
             <datalist id="known-rooms">
                 <For each=suggestions key=|r| r.clone() let:r>
@@ -259,7 +264,7 @@ fn JoinRoom() -> impl IntoView {
                 </For>
             </datalist>
             <p id="join-room-error" class="hint error" role="alert">
-                {move || invalid.get().then(|| chat.t(K::RoomNameInvalid))}
+                {move || invalid.get().then(|| layout.t(K::RoomNameInvalid))}
             </p>
         </form>
     }
@@ -268,23 +273,23 @@ fn JoinRoom() -> impl IntoView {
 /// English / Français; the choice is kept in a cookie for the server's render.
 #[component]
 fn LanguageSwitch() -> impl IntoView {
-    let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
     let on_change = move |ev: leptos::ev::Event| {
         let code = event_target_value(&ev);
         if let Some(lang) = Lang::from_tag(&code) {
             i18n::choose(lang);
-            chat.lang.set(lang);
+            layout.lang.set(lang);
         }
     };
     view! {
         <label class="lang">
-            <span class="lang-label">{chat.tr(K::Language)}</span>
-            <select on:change=on_change prop:value=move || chat.lang.get().code()>
+            <span class="lang-label">{layout.tr(K::Language)}</span>
+            <select on:change=on_change prop:value=move || layout.lang.get().code()>
                 {Lang::ALL
                     .into_iter()
                     .map(|l| {
                         view! {
-                            <option value=l.code() lang=l.code() selected=move || chat.lang.get() == l>
+                            <option value=l.code() lang=l.code() selected=move || layout.lang.get() == l>
                                 {l.endonym()}
                             </option>
                         }

@@ -1,0 +1,1600 @@
+//! The chat as plain data, and how server frames and the person's actions
+//! change it.
+//!
+//! No signals, no globals, no browser: every change is a method on
+//! [`ChatState`] that mutates it and returns the frames to send, so that
+//! tests see both. `state` wraps it in signals for the components and hands
+//! the returned frames to the page's sender.
+//!
+//! The state holds one [`RoomState`] per room the page has seen. The
+//! sidebar's rooms and the room in view are joined on the one WebSocket, so
+//! that `message` frames of rooms not in view count as unread.
+
+use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_public};
+use crate::protocol::{SnapProblem, Snapshot};
+use crate::protocol::{
+    ClientFrame, ErrorCode, HISTORY_PAGE, Message, PresenceState, ServerFrame, parse_room,
+};
+use std::collections::BTreeMap;
+
+/// How long a typing notice shows, in ms.
+pub const TYPING_SHOWN_MS: f64 = 5000.0;
+
+/// Where a line of the conversation stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent, not yet acknowledged.
+    Pending,
+    /// Stored by the server.
+    Stored,
+    /// Refused, and why.
+    Failed(ErrorCode),
+}
+
+/// One line of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub id: Option<i64>,
+    pub author: String,
+    pub body: String,
+    pub ts: Option<String>,
+    pub nonce: Option<String>,
+    pub delivery: Delivery,
+}
+
+impl Line {
+    fn stored(m: Message) -> Self {
+        Line {
+            id: Some(m.id),
+            author: m.author,
+            body: m.body,
+            ts: Some(m.ts),
+            nonce: m.nonce,
+            delivery: Delivery::Stored,
+        }
+    }
+
+    /// A key that stays the same from pending to stored.
+    pub fn key(&self) -> String {
+        match (&self.nonce, self.id) {
+            (Some(n), _) => format!("n:{}:{n}", self.author),
+            (None, Some(id)) => format!("i:{id}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The state of the connection, as the person sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No nickname yet, or the page is not live (no JavaScript).
+    Offline,
+    Connecting,
+    Connected,
+    Reconnecting,
+}
+
+/// Where this connection stands with a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Not joined (no connection, or not wanted).
+    Idle,
+    /// `join` sent, no answer yet.
+    Joining,
+    /// `joined` received: the room's frames arrive.
+    Joined,
+    /// The server answered `forbidden`.
+    Refused,
+}
+
+/// Everything the page knows of one room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomState {
+    pub lines: Vec<Line>,
+    /// Whether messages older than the first line exist.
+    pub more: bool,
+    pub loading_older: bool,
+    pub online: Vec<String>,
+    /// From the last `joined` or `presence`; `None` until known.
+    pub online_count: Option<usize>,
+    /// Who is typing, with the time (ms) their notice fades.
+    pub typing: Vec<(String, f64)>,
+    pub access: Access,
+    /// The newest id the person has seen; `None` until the room is first shown or joined.
+    pub last_read: Option<i64>,
+    pub problem: Option<SnapProblem>,
+    /// Whether the lines are known (a snapshot or a `joined` came).
+    pub loaded: bool,
+}
+
+impl RoomState {
+    /// A room not shown yet, with the last read id this browser remembers.
+    pub fn new(last_read: Option<i64>) -> Self {
+        RoomState {
+            lines: Vec::new(),
+            more: false,
+            loading_older: false,
+            online: Vec::new(),
+            online_count: None,
+            typing: Vec::new(),
+            access: Access::Idle,
+            last_read,
+            problem: None,
+            loaded: false,
+        }
+    }
+
+    /// The newest stored id shown, the point to resume from.
+    pub fn last_id(&self) -> Option<i64> {
+        self.lines.iter().rev().find_map(|l| l.id)
+    }
+
+    /// The oldest stored id shown, the point to scroll back from.
+    pub fn first_id(&self) -> Option<i64> {
+        self.lines.iter().find_map(|l| l.id)
+    }
+
+    /// Messages of others after the last one read.
+    pub fn unread(&self, me: Option<&str>) -> usize {
+        unread(self.last_read, &self.lines, me)
+    }
+
+    /// Lines sent but not acknowledged: (nonce, body), oldest first.
+    pub fn unacknowledged(&self) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .filter(|l| l.delivery == Delivery::Pending)
+            .filter_map(|l| l.nonce.clone().map(|n| (n, l.body.clone())))
+            .collect()
+    }
+
+    /// Forgets the conversation (after leaving: a later join starts afresh).
+    fn reset(&mut self) {
+        *self = RoomState {
+            last_read: self.last_read,
+            problem: self.problem,
+            ..RoomState::new(None)
+        };
+    }
+
+    /// Sets `more` from a page of history whose first id is `page_first`:
+    /// only a page at or before the first line shown says what is older.
+    fn more_from(&mut self, page_first: Option<i64>, more: bool) {
+        let first = self.first_id();
+        if first.is_none() || page_first.is_some_and(|f| Some(f) <= first) {
+            self.more = more;
+        }
+    }
+
+    /// Fails the pending line of that nonce; whether there was one.
+    fn fail(&mut self, nonce: &str, code: ErrorCode) -> bool {
+        match self
+            .lines
+            .iter_mut()
+            .find(|l| l.id.is_none() && l.nonce.as_deref() == Some(nonce))
+        {
+            Some(l) => {
+                l.delivery = Delivery::Failed(code);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Messages of others after `last_read` among `lines`.
+pub fn unread(last_read: Option<i64>, lines: &[Line], me: Option<&str>) -> usize {
+    let Some(read) = last_read else { return 0 };
+    lines
+        .iter()
+        .filter(|l| l.id.is_some_and(|id| id > read) && Some(l.author.as_str()) != me)
+        .count()
+}
+
+/// What a server frame asks of the page besides the state it changed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Reaction {
+    /// Frames to send, in order.
+    pub send: Vec<ClientFrame>,
+    /// A message of someone else, out of the person's sight, for screen readers.
+    pub announce: Option<Message>,
+}
+
+/// The state of the whole chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatState {
+    /// The room in view.
+    pub current: String,
+    /// The sidebar's rooms and DMs, in the order they were added.
+    pub sidebar: Vec<String>,
+    /// Public rooms the server listed (most recently active first).
+    pub known: Vec<String>,
+    pub status: Status,
+    /// The nickname chosen in this browser, or the signed-in account's.
+    pub name: Option<String>,
+    /// Whether `name` is a signed-in account (hello carries no name then:
+    /// the session cookie says who it is).
+    pub signed_in: bool,
+    /// Why the server refused the nickname.
+    pub name_error: Option<ErrorCode>,
+    /// The last problem worth telling the person.
+    pub notice: Option<ErrorCode>,
+    /// Whether the tab is visible.
+    pub visible: bool,
+    rooms: BTreeMap<String, RoomState>,
+    /// The last read id per room, as this browser remembers them.
+    marks: BTreeMap<String, i64>,
+}
+
+impl Default for ChatState {
+    fn default() -> Self {
+        ChatState {
+            current: DEFAULT_ROOM.to_string(),
+            sidebar: vec![DEFAULT_ROOM.to_string()],
+            known: Vec::new(),
+            status: Status::Offline,
+            name: None,
+            signed_in: false,
+            name_error: None,
+            notice: None,
+            visible: true,
+            rooms: BTreeMap::new(),
+            marks: BTreeMap::new(),
+        }
+    }
+}
+
+impl ChatState {
+    /// The room of that name, if the page has seen it.
+    pub fn room(&self, name: &str) -> Option<&RoomState> {
+        self.rooms.get(name)
+    }
+
+    /// What a room of that name shows: the room, or one not seen yet.
+    pub fn with_room<T>(&self, name: &str, f: impl FnOnce(&RoomState) -> T) -> T {
+        match self.rooms.get(name) {
+            Some(r) => f(r),
+            None => f(&RoomState::new(self.marks.get(name).copied())),
+        }
+    }
+
+    /// The room of that name, made on first use.
+    fn room_mut(&mut self, name: &str) -> &mut RoomState {
+        let mark = self.marks.get(name).copied();
+        self.rooms
+            .entry(name.to_string())
+            .or_insert_with(|| RoomState::new(mark))
+    }
+
+    /// The last read id per room, to remember in this browser.
+    pub fn marks(&self) -> &BTreeMap<String, i64> {
+        &self.marks
+    }
+
+    /// Sets who the page speaks as; a new name clears the last refusal.
+    pub fn set_name(&mut self, name: Option<String>, signed_in: bool) {
+        self.name = name;
+        self.signed_in = signed_in;
+        self.name_error = None;
+    }
+
+    /// Shows a room: it becomes current, and a public one goes in the sidebar.
+    pub fn set_current(&mut self, name: &str) {
+        if self.current != name {
+            self.current = name.to_string();
+        }
+        if is_public(name) {
+            self.add_to_sidebar(name);
+        }
+        let bad = parse_room(name).is_err();
+        let room = self.room_mut(name);
+        if bad {
+            room.problem = Some(SnapProblem::BadRoom);
+        }
+    }
+
+    /// Lists a room in the sidebar.
+    pub fn add_to_sidebar(&mut self, name: &str) {
+        if !self.sidebar.iter().any(|r| r == name) {
+            self.sidebar.push(name.to_string());
+        }
+    }
+
+    /// Takes a room off the sidebar; [`ChatState::sync_joins`] leaves it unless in view.
+    pub fn remove_from_sidebar(&mut self, name: &str) {
+        self.sidebar.retain(|r| r != name);
+    }
+
+    /// Replaces the sidebar with what this browser remembers, keeping the
+    /// room in view.
+    pub fn restore_sidebar(&mut self, rooms: Vec<String>) {
+        let me = self.name.as_deref();
+        let mut list: Vec<String> = Vec::new();
+        for r in rooms {
+            let keep = is_public(&r) || dm_peer(&r, me).is_some();
+            if keep && !list.contains(&r) {
+                list.push(r);
+            }
+        }
+        if is_public(&self.current) && !list.contains(&self.current) {
+            list.push(self.current.clone());
+        }
+        self.sidebar = list;
+    }
+
+    /// Reads the last read ids this browser remembers.
+    pub fn restore_marks(&mut self, marks: BTreeMap<String, i64>) {
+        for (name, id) in &marks {
+            if let Some(r) = self.rooms.get_mut(name)
+                && r.last_read.is_none_or(|old| old < *id)
+            {
+                r.last_read = Some(*id);
+            }
+        }
+        self.marks = marks;
+    }
+
+    /// The rooms this connection should be in: the sidebar's and the one in view.
+    pub fn wanted(&self) -> Vec<String> {
+        let me = self.name.as_deref();
+        let mut rooms: Vec<String> = self
+            .sidebar
+            .iter()
+            .filter(|r| is_public(r) || dm_peer(r, me).is_some())
+            .cloned()
+            .collect();
+        if parse_room(&self.current).is_ok() && !rooms.contains(&self.current) {
+            rooms.push(self.current.clone());
+        }
+        rooms
+    }
+
+    /// Joins the wanted rooms not joined yet and leaves the others.
+    pub fn sync_joins(&mut self) -> Vec<ClientFrame> {
+        let mut out = Vec::new();
+        if self.status != Status::Connected {
+            return out;
+        }
+        let wanted = self.wanted();
+        for name in &wanted {
+            let room = self.room_mut(name);
+            if room.access == Access::Idle {
+                room.access = Access::Joining;
+                out.push(ClientFrame::Join { room: name.clone() });
+            }
+        }
+        for (name, room) in self.rooms.iter_mut() {
+            if wanted.contains(name) {
+                continue;
+            }
+            match room.access {
+                Access::Joining | Access::Joined => {
+                    out.push(ClientFrame::Leave { room: name.clone() });
+                    room.reset();
+                }
+                Access::Refused => room.access = Access::Idle,
+                Access::Idle => {}
+            }
+        }
+        out
+    }
+
+    /// The frame that opens a connection: `hello`, with the last id seen in
+    /// each wanted room.
+    pub fn hello(&self) -> ClientFrame {
+        let mut resume = BTreeMap::new();
+        for name in self.wanted() {
+            if let Some(id) = self.rooms.get(&name).and_then(RoomState::last_id) {
+                resume.insert(name, id);
+            }
+        }
+        ClientFrame::Hello {
+            // Signed in: the session cookie on the upgrade says who this is.
+            name: if self.signed_in {
+                None
+            } else {
+                self.name.clone()
+            },
+            token: None,
+            resume,
+        }
+    }
+
+    /// A connection is being opened.
+    pub fn connecting(&mut self) {
+        self.status = Status::Connecting;
+    }
+
+    /// The connection dropped: every room must be joined again. A refused
+    /// nickname ends the connection loop (`Offline`, no name) until the
+    /// person picks another; anything else means reconnecting.
+    pub fn on_disconnect(&mut self) {
+        for room in self.rooms.values_mut() {
+            if matches!(room.access, Access::Joining | Access::Joined) {
+                room.access = Access::Idle;
+            }
+            room.loading_older = false;
+            room.typing.clear();
+        }
+        if self.name_error.is_some() {
+            self.status = Status::Offline;
+            self.name = None;
+        } else {
+            self.status = Status::Reconnecting;
+        }
+    }
+
+    /// Sends a message to the room in view; the line shows at once, pending.
+    pub fn send_message(&mut self, body: &str, nonce: String) -> Vec<ClientFrame> {
+        let Some(me) = self.name.clone() else {
+            return Vec::new();
+        };
+        let name = self.current.clone();
+        let room = self.room_mut(&name);
+        room.lines.push(Line {
+            id: None,
+            author: me,
+            body: body.to_string(),
+            ts: None,
+            nonce: Some(nonce.clone()),
+            delivery: Delivery::Pending,
+        });
+        // Not joined yet: it goes after `joined`, with the rest of the outbox.
+        if room.access != Access::Joined {
+            return Vec::new();
+        }
+        vec![ClientFrame::Send {
+            room: name,
+            body: body.to_string(),
+            nonce: Some(nonce),
+        }]
+    }
+
+    /// Sends a failed line again, same nonce.
+    pub fn retry(&mut self, room_name: &str, nonce: &str) -> Vec<ClientFrame> {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return Vec::new();
+        };
+        let Some(line) = room
+            .lines
+            .iter_mut()
+            .find(|l| l.nonce.as_deref() == Some(nonce) && l.id.is_none())
+        else {
+            return Vec::new();
+        };
+        line.delivery = Delivery::Pending;
+        let body = line.body.clone();
+        if room.access != Access::Joined {
+            return Vec::new();
+        }
+        vec![ClientFrame::Send {
+            room: room_name.to_string(),
+            body,
+            nonce: Some(nonce.to_string()),
+        }]
+    }
+
+    /// A typing notice for the room in view, if it is joined.
+    pub fn typing(&self) -> Option<ClientFrame> {
+        let joined = self
+            .rooms
+            .get(&self.current)
+            .is_some_and(|r| r.access == Access::Joined);
+        joined.then(|| ClientFrame::Typing {
+            room: self.current.clone(),
+        })
+    }
+
+    /// Asks for the page of messages before the first one shown.
+    pub fn load_older(&mut self, room_name: &str) -> Vec<ClientFrame> {
+        let connected = self.status == Status::Connected;
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return Vec::new();
+        };
+        if !room.more || room.loading_older || !connected || room.access == Access::Refused {
+            return Vec::new();
+        }
+        let Some(before) = room.first_id() else {
+            return Vec::new();
+        };
+        room.loading_older = true;
+        vec![ClientFrame::History {
+            room: room_name.to_string(),
+            before: Some(before),
+            limit: Some(HISTORY_PAGE as u32),
+        }]
+    }
+
+    /// Marks what a room shows as read; whether the marks changed (and
+    /// should be remembered).
+    pub fn mark_read(&mut self, room_name: &str) -> bool {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return false;
+        };
+        let last = room.last_id().unwrap_or(0);
+        if room.last_read.is_some_and(|r| r >= last) {
+            return false;
+        }
+        room.last_read = Some(last);
+        self.marks.insert(room_name.to_string(), last);
+        true
+    }
+
+    /// Unread messages in the sidebar's rooms and the one in view.
+    pub fn total_unread(&self) -> usize {
+        let me = self.name.as_deref();
+        let current = std::iter::once(&self.current).filter(|c| !self.sidebar.contains(c));
+        self.sidebar
+            .iter()
+            .chain(current)
+            .filter_map(|n| self.rooms.get(n))
+            .map(|r| r.unread(me))
+            .sum()
+    }
+
+    /// Shows a server-rendered snapshot. A room already live on the socket
+    /// keeps what the socket gave.
+    pub fn load(&mut self, snap: &Snapshot) {
+        let room = self.room_mut(&snap.room);
+        room.problem = snap.problem;
+        if room.access == Access::Joined {
+            return;
+        }
+        room.more_from(snap.messages.first().map(|m| m.id), snap.more);
+        for m in snap.messages.iter().cloned() {
+            merge_into(&mut room.lines, m);
+        }
+        // Not `online_count`: that is the socket's (`joined`, `presence`);
+        // until it comes, the page counts `online`.
+        room.online = snap.online.clone();
+        room.loaded = snap.problem.is_none() && is_public(&snap.room);
+    }
+
+    /// A room's snapshot could not be read: the room says so.
+    pub fn snapshot_failed(&mut self, name: &str) {
+        self.room_mut(name).problem = Some(SnapProblem::Unavailable);
+    }
+
+    /// Drops the typing notices of the room in view whose time is up;
+    /// whether any was.
+    pub fn expire_typing(&mut self, now_ms: f64) -> bool {
+        let Some(room) = self.rooms.get_mut(&self.current) else {
+            return false;
+        };
+        let before = room.typing.len();
+        room.typing.retain(|(_, until)| *until > now_ms);
+        room.typing.len() != before
+    }
+
+    /// Whether [`ChatState::expire_typing`] would change anything.
+    pub fn typing_expires(&self, now_ms: f64) -> bool {
+        self.rooms
+            .get(&self.current)
+            .is_some_and(|r| r.typing.iter().any(|(_, until)| *until <= now_ms))
+    }
+
+    /// Applies a frame from the server.
+    pub fn apply(&mut self, frame: ServerFrame, now_ms: f64) -> Reaction {
+        let mut out = Reaction::default();
+        match frame {
+            ServerFrame::Welcome { rooms, .. } => out.send = self.on_welcome(rooms),
+            ServerFrame::Joined {
+                room,
+                online,
+                history,
+                more,
+            } => out.send = self.on_joined(&room, online, history, more),
+            ServerFrame::Presence {
+                room,
+                user,
+                state,
+                joined,
+                left,
+                online,
+            } => {
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return out;
+                };
+                if r.access != Access::Joined {
+                    return out;
+                }
+                let mut add = joined.unwrap_or_default();
+                let mut sub = left.unwrap_or_default();
+                match (user, state) {
+                    (Some(u), Some(PresenceState::Joined)) => add.push(u),
+                    (Some(u), Some(PresenceState::Left)) => sub.push(u),
+                    _ => {}
+                }
+                r.online.retain(|n| !sub.contains(n));
+                for u in add {
+                    if !r.online.contains(&u) {
+                        r.online.push(u);
+                    }
+                }
+                r.online.sort();
+                r.online_count = Some(online);
+            }
+            ServerFrame::Ack {
+                nonce,
+                room,
+                id,
+                ts,
+            } => {
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return out;
+                };
+                let ls = &mut r.lines;
+                if let Some(l) = ls
+                    .iter_mut()
+                    .find(|l| l.id.is_none() && l.nonce.is_some() && l.nonce == nonce)
+                {
+                    l.id = Some(id);
+                    l.ts = Some(ts);
+                    l.delivery = Delivery::Stored;
+                }
+                ls.sort_by_key(|l| l.id.unwrap_or(i64::MAX));
+                ls.dedup_by(|a, b| a.id.is_some() && a.id == b.id);
+            }
+            ServerFrame::Message(m) => return self.on_message(m),
+            ServerFrame::History {
+                room,
+                messages,
+                more,
+            } => {
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return out;
+                };
+                r.loading_older = false;
+                if r.access == Access::Idle && !r.loaded {
+                    return out;
+                }
+                r.more = more;
+                for m in messages {
+                    merge_into(&mut r.lines, m);
+                }
+            }
+            ServerFrame::Typing { room, user } => {
+                if Some(user.as_str()) == self.name.as_deref() {
+                    return out;
+                }
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return out;
+                };
+                r.typing.retain(|(u, until)| *u != user && *until > now_ms);
+                r.typing.push((user, now_ms + TYPING_SHOWN_MS));
+            }
+            ServerFrame::Error {
+                code, nonce, room, ..
+            } => self.on_error(code, nonce, room),
+        }
+        out
+    }
+
+    fn on_welcome(&mut self, rooms: Vec<String>) -> Vec<ClientFrame> {
+        self.status = Status::Connected;
+        self.name_error = None;
+        self.notice = None;
+        let mut public = Vec::new();
+        for name in rooms {
+            if is_public(&name) {
+                public.push(name);
+            } else if dm_peer(&name, self.name.as_deref()).is_some()
+                && !self.sidebar.contains(&name)
+            {
+                // A conversation this browser did not list yet: what is in it is new.
+                let room = self.room_mut(&name);
+                room.last_read.get_or_insert(0);
+                self.add_to_sidebar(&name);
+            }
+        }
+        self.known = public;
+        for room in self.rooms.values_mut() {
+            room.access = Access::Idle;
+        }
+        self.sync_joins()
+    }
+
+    fn on_joined(
+        &mut self,
+        name: &str,
+        online: Vec<String>,
+        history: Vec<Message>,
+        more: bool,
+    ) -> Vec<ClientFrame> {
+        let Some(room) = self.rooms.get_mut(name) else {
+            return Vec::new();
+        };
+        if room.access != Access::Joining {
+            // Left (or refused) meanwhile.
+            return Vec::new();
+        }
+        room.access = Access::Joined;
+        room.problem = None;
+        room.online_count = Some(online.len());
+        room.online = online;
+        let hist_first = history.first().map(|m| m.id);
+        if let (Some(last), Some(first)) = (room.last_id(), hist_first)
+            && first > last + 1
+        {
+            // Too far behind to resume (or stale lines): start from this page.
+            room.lines.retain(|l| l.id.is_none());
+        }
+        room.more_from(hist_first, more);
+        for m in history {
+            merge_into(&mut room.lines, m);
+        }
+        room.loaded = true;
+        if room.last_read.is_none() {
+            room.last_read = Some(room.last_id().unwrap_or(0));
+        }
+        // The outbox: what was sent but not acknowledged goes again, same
+        // nonce; the server stores it once.
+        let resend: Vec<ClientFrame> = room
+            .unacknowledged()
+            .into_iter()
+            .map(|(nonce, body)| ClientFrame::Send {
+                room: name.to_string(),
+                body,
+                nonce: Some(nonce),
+            })
+            .collect();
+        let in_view_public = is_public(name) && self.current == name;
+        if in_view_public || dm_peer(name, self.name.as_deref()).is_some() {
+            self.add_to_sidebar(name);
+        }
+        resend
+    }
+
+    fn on_message(&mut self, m: Message) -> Reaction {
+        let me = self.name.clone();
+        let from_other = Some(m.author.as_str()) != me.as_deref();
+        let out_of_sight = m.room != self.current || !self.visible;
+        let mut out = Reaction::default();
+        match self.rooms.get_mut(&m.room) {
+            Some(r) if matches!(r.access, Access::Joined | Access::Joining) => {
+                r.typing.retain(|(u, _)| *u != m.author);
+                if from_other && out_of_sight {
+                    out.announce = Some(m.clone());
+                }
+                merge_into(&mut r.lines, m);
+            }
+            _ => {
+                // A direct message in a conversation this page is not in:
+                // list it and join it; `joined` brings the message.
+                if dm_peer(&m.room, me.as_deref()).is_none() {
+                    return out;
+                }
+                self.room_mut(&m.room).last_read.get_or_insert(0);
+                self.add_to_sidebar(&m.room);
+                out.send = self.sync_joins();
+                if from_other {
+                    out.announce = Some(m);
+                }
+            }
+        }
+        out
+    }
+
+    fn on_error(&mut self, code: ErrorCode, nonce: Option<String>, room: Option<String>) {
+        if code == ErrorCode::BadName {
+            self.name_error = Some(code);
+            return;
+        }
+        if let Some(nonce) = &nonce {
+            // The room named first; an older server names none, so any room.
+            let failed = match room.as_deref().and_then(|n| self.rooms.get_mut(n)) {
+                Some(r) => r.fail(nonce, code),
+                None => self.rooms.values_mut().any(|r| r.fail(nonce, code)),
+            };
+            if failed {
+                return;
+            }
+        }
+        if code == ErrorCode::Forbidden {
+            // A `forbidden` answers the join of a direct-message room. An
+            // older server does not say which: the one in view first.
+            let candidates = match &room {
+                Some(r) => vec![r.clone()],
+                None => std::iter::once(self.current.clone())
+                    .chain(self.wanted())
+                    .collect(),
+            };
+            let refused = candidates.into_iter().find(|n| {
+                is_dm(n)
+                    && self
+                        .rooms
+                        .get(n)
+                        .is_some_and(|r| r.access == Access::Joining)
+            });
+            if let Some(name) = refused {
+                if let Some(r) = self.rooms.get_mut(&name) {
+                    r.access = Access::Refused;
+                    r.lines.clear();
+                    r.more = false;
+                    r.loaded = false;
+                }
+                self.remove_from_sidebar(&name);
+                return;
+            }
+        }
+        if code == ErrorCode::NotJoined {
+            // A typing notice racing a leave; nothing the person can act on.
+            return;
+        }
+        // A refused `history` leaves its room able to ask again.
+        match room.as_deref().and_then(|n| self.rooms.get_mut(n)) {
+            Some(r) => r.loading_older = false,
+            None => self
+                .rooms
+                .values_mut()
+                .for_each(|r| r.loading_older = false),
+        }
+        self.notice = Some(code);
+    }
+}
+
+/// Puts a stored message in its place: stored lines in id order, pending
+/// ones after them; the pending line it acknowledges goes.
+fn merge_into(ls: &mut Vec<Line>, m: Message) {
+    if ls.iter().any(|l| l.id == Some(m.id)) {
+        return;
+    }
+    if let Some(i) = ls.iter().position(|l| {
+        l.id.is_none() && l.nonce.is_some() && l.nonce == m.nonce && l.author == m.author
+    }) {
+        ls.remove(i);
+    }
+    let at = ls
+        .iter()
+        .position(|l| l.id.is_none_or(|id| id > m.id))
+        .unwrap_or(ls.len());
+    ls.insert(at, Line::stored(m));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::UserInfo;
+
+    const TS: &str = "2026-11-21T10:15:30.123Z";
+
+    fn msg(room: &str, id: i64, author: &str) -> Message {
+        Message {
+            room: room.into(),
+            id,
+            author: author.into(),
+            body: format!("m{id}"),
+            ts: TS.into(),
+            nonce: None,
+        }
+    }
+
+    fn join(room: &str) -> ClientFrame {
+        ClientFrame::Join { room: room.into() }
+    }
+
+    fn send(room: &str, body: &str, nonce: &str) -> ClientFrame {
+        ClientFrame::Send {
+            room: room.into(),
+            body: body.into(),
+            nonce: Some(nonce.into()),
+        }
+    }
+
+    fn welcome(me: &str, rooms: &[&str]) -> ServerFrame {
+        ServerFrame::Welcome {
+            user: UserInfo {
+                name: me.into(),
+                guest: true,
+                bot: false,
+            },
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn joined_frame(room: &str, history: Vec<Message>, more: bool) -> ServerFrame {
+        ServerFrame::Joined {
+            room: room.into(),
+            online: vec!["alice".into()],
+            history,
+            more,
+        }
+    }
+
+    fn error(code: ErrorCode, nonce: Option<&str>, room: Option<&str>) -> ServerFrame {
+        ServerFrame::Error {
+            code,
+            message: "no".into(),
+            nonce: nonce.map(Into::into),
+            room: room.map(Into::into),
+        }
+    }
+
+    /// `me`, welcomed, with `general` in view and joining.
+    fn connected(me: &str) -> ChatState {
+        let mut s = ChatState::default();
+        s.set_name(Some(me.into()), false);
+        s.set_current("general");
+        s.connecting();
+        let out = s.apply(welcome(me, &["general"]), 0.0);
+        assert_eq!(out.send, vec![join("general")]);
+        s
+    }
+
+    fn joined(
+        s: &mut ChatState,
+        room: &str,
+        history: Vec<Message>,
+        more: bool,
+    ) -> Vec<ClientFrame> {
+        s.apply(joined_frame(room, history, more), 0.0).send
+    }
+
+    fn ids(s: &ChatState, room: &str) -> Vec<i64> {
+        s.room(room)
+            .map(|r| r.lines.iter().filter_map(|l| l.id).collect())
+            .unwrap_or_default()
+    }
+
+    fn access(s: &ChatState, room: &str) -> Access {
+        s.with_room(room, |r| r.access)
+    }
+
+    #[test]
+    fn hello_names_a_guest_and_resumes_wanted_rooms() {
+        let mut s = ChatState::default();
+        s.set_name(Some("alice".into()), false);
+        s.set_current("general");
+        s.add_to_sidebar("random");
+        s.load(&Snapshot {
+            room: "general".into(),
+            messages: vec![msg("general", 41, "bob")],
+            ..Default::default()
+        });
+        let ClientFrame::Hello {
+            name,
+            token,
+            resume,
+        } = s.hello()
+        else {
+            panic!("not a hello")
+        };
+        assert_eq!(name.as_deref(), Some("alice"));
+        assert_eq!(token, None);
+        // Only rooms with lines resume; `random` is joined afresh.
+        assert_eq!(resume, BTreeMap::from([("general".to_string(), 41)]));
+        // Signed in, the cookie says who it is.
+        s.set_name(Some("alice".into()), true);
+        assert!(matches!(s.hello(), ClientFrame::Hello { name: None, .. }));
+    }
+
+    #[test]
+    fn welcome_connects_lists_rooms_and_joins_the_wanted() {
+        let mut s = ChatState::default();
+        s.set_name(Some("bob".into()), false);
+        s.set_current("general");
+        s.add_to_sidebar("random");
+        s.notice = Some(ErrorCode::Unavailable);
+        // Nothing is joined before the connection is up.
+        assert!(s.sync_joins().is_empty());
+        s.connecting();
+        assert_eq!(s.status, Status::Connecting);
+        let out = s.apply(
+            welcome(
+                "bob",
+                &["rust", "general", "dm:alice:bob", "dm:alice:carol"],
+            ),
+            0.0,
+        );
+        assert_eq!(s.status, Status::Connected);
+        assert_eq!(s.notice, None);
+        assert_eq!(s.known, vec!["rust".to_string(), "general".to_string()]);
+        // bob's DM is listed, with all of it new; someone else's is not.
+        assert!(s.sidebar.contains(&"dm:alice:bob".to_string()));
+        assert!(!s.sidebar.contains(&"dm:alice:carol".to_string()));
+        assert_eq!(s.room("dm:alice:bob").and_then(|r| r.last_read), Some(0));
+        assert_eq!(
+            out.send,
+            vec![join("general"), join("random"), join("dm:alice:bob")]
+        );
+        assert_eq!(access(&s, "random"), Access::Joining);
+        assert_eq!(out.announce, None);
+    }
+
+    #[test]
+    fn a_second_welcome_joins_every_room_again() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        s.on_disconnect();
+        assert_eq!(s.status, Status::Reconnecting);
+        assert_eq!(access(&s, "general"), Access::Idle);
+        let out = s.apply(welcome("alice", &[]), 0.0);
+        assert_eq!(out.send, vec![join("general")]);
+    }
+
+    #[test]
+    fn joined_shows_history_and_who_is_online() {
+        let mut s = connected("alice");
+        let out = joined(
+            &mut s,
+            "general",
+            vec![msg("general", 1, "bob"), msg("general", 2, "bob")],
+            true,
+        );
+        assert!(out.is_empty());
+        let r = s.room("general").unwrap();
+        assert_eq!(r.access, Access::Joined);
+        assert!(r.loaded && r.more);
+        assert_eq!(r.online, vec!["alice".to_string()]);
+        assert_eq!(r.online_count, Some(1));
+        // Joining marks what is there as read.
+        assert_eq!(r.last_read, Some(2));
+        assert_eq!(ids(&s, "general"), vec![1, 2]);
+    }
+
+    #[test]
+    fn joined_of_a_room_left_meanwhile_is_ignored() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        assert_eq!(s.sync_joins(), vec![join("random")]);
+        s.remove_from_sidebar("random");
+        assert_eq!(
+            s.sync_joins(),
+            vec![ClientFrame::Leave {
+                room: "random".into()
+            }]
+        );
+        joined(&mut s, "random", vec![msg("random", 1, "bob")], false);
+        assert_eq!(access(&s, "random"), Access::Idle);
+        assert!(ids(&s, "random").is_empty());
+        // A room never seen is not made up either.
+        joined(&mut s, "elsewhere", vec![msg("elsewhere", 1, "bob")], false);
+        assert!(s.room("elsewhere").is_none());
+    }
+
+    #[test]
+    fn rooms_not_in_view_count_unread_and_are_announced() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        s.sync_joins();
+        joined(&mut s, "general", vec![msg("general", 1, "bob")], false);
+        joined(&mut s, "random", vec![msg("random", 1, "bob")], false);
+        assert_eq!(s.room("random").unwrap().unread(Some("alice")), 0);
+        let out = s.apply(ServerFrame::Message(msg("random", 2, "bob")), 0.0);
+        assert_eq!(out.announce, Some(msg("random", 2, "bob")));
+        assert!(out.send.is_empty());
+        // One's own message is neither unread nor announced.
+        let out = s.apply(ServerFrame::Message(msg("random", 3, "alice")), 0.0);
+        assert_eq!(out.announce, None);
+        s.apply(ServerFrame::Message(msg("random", 4, "bob")), 0.0);
+        assert_eq!(s.room("random").unwrap().unread(Some("alice")), 2);
+        assert_eq!(s.total_unread(), 2);
+        // In view, in a visible tab: not announced; in a hidden tab: announced.
+        let out = s.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
+        assert_eq!(out.announce, None);
+        s.visible = false;
+        let out = s.apply(ServerFrame::Message(msg("general", 3, "bob")), 0.0);
+        assert!(out.announce.is_some());
+        s.set_current("random");
+        assert!(s.mark_read("random"));
+        assert!(!s.mark_read("random"));
+        assert_eq!(s.room("random").unwrap().unread(Some("alice")), 0);
+        assert_eq!(s.marks().get("random"), Some(&4));
+    }
+
+    #[test]
+    fn a_message_clears_its_authors_typing_notice() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        s.apply(
+            ServerFrame::Typing {
+                room: "general".into(),
+                user: "bob".into(),
+            },
+            100.0,
+        );
+        assert_eq!(s.room("general").unwrap().typing.len(), 1);
+        s.apply(ServerFrame::Message(msg("general", 1, "bob")), 200.0);
+        assert!(s.room("general").unwrap().typing.is_empty());
+    }
+
+    #[test]
+    fn messages_of_rooms_not_joined_are_dropped() {
+        let mut s = connected("alice");
+        let out = s.apply(ServerFrame::Message(msg("random", 1, "bob")), 0.0);
+        assert_eq!(out, Reaction::default());
+        assert!(s.room("random").is_none());
+    }
+
+    #[test]
+    fn an_incoming_dm_is_listed_and_joined() {
+        let mut s = connected("bob");
+        joined(&mut s, "general", vec![], false);
+        let out = s.apply(ServerFrame::Message(msg("dm:alice:bob", 1, "alice")), 0.0);
+        assert_eq!(out.send, vec![join("dm:alice:bob")]);
+        assert_eq!(out.announce, Some(msg("dm:alice:bob", 1, "alice")));
+        assert!(s.sidebar.contains(&"dm:alice:bob".into()));
+        assert_eq!(access(&s, "dm:alice:bob"), Access::Joining);
+        joined(
+            &mut s,
+            "dm:alice:bob",
+            vec![msg("dm:alice:bob", 1, "alice")],
+            false,
+        );
+        assert_eq!(s.room("dm:alice:bob").unwrap().unread(Some("bob")), 1);
+        // Someone else's DM is not ours to list.
+        let out = s.apply(ServerFrame::Message(msg("dm:alice:carol", 1, "alice")), 0.0);
+        assert_eq!(out, Reaction::default());
+        assert!(!s.sidebar.contains(&"dm:alice:carol".into()));
+    }
+
+    #[test]
+    fn sends_wait_for_joined_and_acks_confirm() {
+        let mut s = connected("alice");
+        // Not joined yet: nothing goes, the line shows pending.
+        assert!(s.send_message("hello", "c-1".into()).is_empty());
+        let r = s.room("general").unwrap();
+        assert_eq!(r.unacknowledged(), vec![("c-1".into(), "hello".into())]);
+        assert_eq!(r.lines[0].delivery, Delivery::Pending);
+        // `joined` sends the outbox, same nonce.
+        let out = joined(&mut s, "general", vec![], false);
+        assert_eq!(out, vec![send("general", "hello", "c-1")]);
+        // Joined: a send goes at once.
+        assert_eq!(
+            s.send_message("again", "c-2".into()),
+            vec![send("general", "again", "c-2")]
+        );
+        let out = s.apply(
+            ServerFrame::Ack {
+                nonce: Some("c-1".into()),
+                room: "general".into(),
+                id: 7,
+                ts: TS.into(),
+            },
+            0.0,
+        );
+        assert_eq!(out, Reaction::default());
+        let r = s.room("general").unwrap();
+        assert_eq!(r.unacknowledged(), vec![("c-2".into(), "again".into())]);
+        assert_eq!(r.lines[0].delivery, Delivery::Stored);
+        assert_eq!(r.lines[0].ts.as_deref(), Some(TS));
+        assert_eq!(ids(&s, "general"), vec![7]);
+        // The echo of our own message does not duplicate it.
+        let mut echo = msg("general", 7, "alice");
+        echo.nonce = Some("c-1".into());
+        s.apply(ServerFrame::Message(echo), 0.0);
+        assert_eq!(ids(&s, "general"), vec![7]);
+        // An echo that comes before the ack replaces the pending line.
+        let mut echo = msg("general", 8, "alice");
+        echo.nonce = Some("c-2".into());
+        s.apply(ServerFrame::Message(echo), 0.0);
+        assert!(s.room("general").unwrap().unacknowledged().is_empty());
+        s.apply(
+            ServerFrame::Ack {
+                nonce: Some("c-2".into()),
+                room: "general".into(),
+                id: 8,
+                ts: TS.into(),
+            },
+            0.0,
+        );
+        assert_eq!(ids(&s, "general"), vec![7, 8]);
+        // No name, nothing to send as.
+        s.set_name(None, false);
+        assert!(s.send_message("x", "c-3".into()).is_empty());
+    }
+
+    #[test]
+    fn pending_lines_go_again_after_a_reconnect() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![msg("general", 1, "bob")], false);
+        s.send_message("one", "c-1".into());
+        s.send_message("two", "c-2".into());
+        s.on_disconnect();
+        // Sends while down wait for the next `joined`.
+        assert!(s.send_message("three", "c-3".into()).is_empty());
+        let ClientFrame::Hello { resume, .. } = s.hello() else {
+            panic!("not a hello")
+        };
+        assert_eq!(resume.get("general"), Some(&1));
+        assert_eq!(
+            s.apply(welcome("alice", &[]), 0.0).send,
+            vec![join("general")]
+        );
+        let out = joined(&mut s, "general", vec![], false);
+        assert_eq!(
+            out,
+            vec![
+                send("general", "one", "c-1"),
+                send("general", "two", "c-2"),
+                send("general", "three", "c-3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn history_merges_older_pages_in_order() {
+        let mut s = connected("alice");
+        s.load(&Snapshot {
+            room: "general".into(),
+            messages: (51..=100).map(|i| msg("general", i, "bob")).collect(),
+            more: true,
+            online: vec![],
+            problem: None,
+        });
+        joined(
+            &mut s,
+            "general",
+            (101..=103).map(|i| msg("general", i, "bob")).collect(),
+            true,
+        );
+        assert_eq!(ids(&s, "general").len(), 53);
+        assert!(s.room("general").unwrap().more);
+        // Scroll-back asks for the page before the first line, once.
+        let ask = s.load_older("general");
+        assert_eq!(
+            ask,
+            vec![ClientFrame::History {
+                room: "general".into(),
+                before: Some(51),
+                limit: Some(HISTORY_PAGE as u32),
+            }]
+        );
+        assert!(s.room("general").unwrap().loading_older);
+        assert!(s.load_older("general").is_empty());
+        s.apply(
+            ServerFrame::History {
+                room: "general".into(),
+                messages: (1..=50).map(|i| msg("general", i, "bob")).collect(),
+                more: false,
+            },
+            0.0,
+        );
+        assert_eq!(ids(&s, "general"), (1..=103).collect::<Vec<_>>());
+        let r = s.room("general").unwrap();
+        assert!(!r.more && !r.loading_older);
+        // Nothing older: nothing to ask.
+        assert!(s.load_older("general").is_empty());
+    }
+
+    #[test]
+    fn history_of_a_room_neither_joined_nor_loaded_is_dropped() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        s.sync_joins();
+        s.remove_from_sidebar("random");
+        s.sync_joins();
+        s.apply(
+            ServerFrame::History {
+                room: "random".into(),
+                messages: vec![msg("random", 1, "bob")],
+                more: true,
+            },
+            0.0,
+        );
+        assert!(ids(&s, "random").is_empty());
+        assert!(!s.room("random").unwrap().more);
+    }
+
+    #[test]
+    fn a_gap_after_resume_starts_from_the_newest_page() {
+        let mut s = connected("alice");
+        s.load(&Snapshot {
+            room: "general".into(),
+            messages: vec![msg("general", 5, "bob")],
+            more: false,
+            online: vec![],
+            problem: None,
+        });
+        joined(&mut s, "general", vec![msg("general", 20_000, "bob")], true);
+        assert_eq!(ids(&s, "general"), vec![20_000]);
+        assert!(s.room("general").unwrap().more);
+    }
+
+    #[test]
+    fn a_snapshot_does_not_replace_what_the_socket_gave() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![msg("general", 9, "bob")], false);
+        s.load(&Snapshot {
+            room: "general".into(),
+            messages: vec![msg("general", 3, "bob")],
+            more: true,
+            online: vec!["zed".into()],
+            problem: None,
+        });
+        let r = s.room("general").unwrap();
+        assert_eq!(ids(&s, "general"), vec![9]);
+        assert!(!r.more);
+        assert_eq!(r.online, vec!["alice".to_string()]);
+        // A bad name is a problem of the room, not a connection's.
+        s.set_current("Not A Room");
+        assert_eq!(
+            s.room("Not A Room").unwrap().problem,
+            Some(SnapProblem::BadRoom)
+        );
+        assert!(!s.sidebar.contains(&"Not A Room".into()));
+        s.snapshot_failed("rust");
+        assert_eq!(
+            s.room("rust").unwrap().problem,
+            Some(SnapProblem::Unavailable)
+        );
+    }
+
+    #[test]
+    fn presence_updates_who_is_online_one_by_one_and_batched() {
+        let mut s = connected("alice");
+        let presence = |user: Option<&str>,
+                        state: Option<PresenceState>,
+                        joined: Option<Vec<&str>>,
+                        left: Option<Vec<&str>>,
+                        online: usize| ServerFrame::Presence {
+            room: "general".into(),
+            user: user.map(Into::into),
+            state,
+            joined: joined.map(|v| v.into_iter().map(Into::into).collect()),
+            left: left.map(|v| v.into_iter().map(Into::into).collect()),
+            online,
+        };
+        // Before `joined`, presence is not ours yet.
+        s.apply(
+            presence(Some("zed"), Some(PresenceState::Joined), None, None, 2),
+            0.0,
+        );
+        assert_eq!(s.room("general").unwrap().online_count, None);
+        joined(&mut s, "general", vec![], false);
+        s.apply(
+            presence(Some("carol"), Some(PresenceState::Joined), None, None, 2),
+            0.0,
+        );
+        assert_eq!(
+            s.room("general").unwrap().online,
+            vec!["alice".to_string(), "carol".to_string()]
+        );
+        s.apply(
+            presence(Some("carol"), Some(PresenceState::Joined), None, None, 2),
+            0.0,
+        );
+        assert_eq!(s.room("general").unwrap().online.len(), 2);
+        s.apply(
+            presence(
+                None,
+                None,
+                Some(vec!["dave", "bob"]),
+                Some(vec!["alice"]),
+                1000,
+            ),
+            0.0,
+        );
+        let r = s.room("general").unwrap();
+        assert_eq!(r.online, vec!["bob", "carol", "dave"]);
+        // The count is the server's (a busy room lists fewer than it counts).
+        assert_eq!(r.online_count, Some(1000));
+        s.apply(
+            presence(Some("bob"), Some(PresenceState::Left), None, None, 999),
+            0.0,
+        );
+        assert_eq!(s.room("general").unwrap().online, vec!["carol", "dave"]);
+        assert_eq!(s.room("general").unwrap().online_count, Some(999));
+    }
+
+    #[test]
+    fn typing_notices_show_for_a_while_and_not_ones_own() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        let typing = |user: &str| ServerFrame::Typing {
+            room: "general".into(),
+            user: user.into(),
+        };
+        s.apply(typing("alice"), 0.0);
+        assert!(s.room("general").unwrap().typing.is_empty());
+        s.apply(typing("bob"), 1000.0);
+        s.apply(typing("bob"), 2000.0);
+        s.apply(typing("carol"), 3000.0);
+        assert_eq!(
+            s.room("general").unwrap().typing,
+            vec![
+                ("bob".into(), 2000.0 + TYPING_SHOWN_MS),
+                ("carol".into(), 3000.0 + TYPING_SHOWN_MS)
+            ]
+        );
+        assert!(!s.typing_expires(6000.0));
+        assert!(!s.expire_typing(6000.0));
+        assert!(s.typing_expires(7000.0));
+        assert!(s.expire_typing(7000.0));
+        assert_eq!(s.room("general").unwrap().typing.len(), 1);
+        // A dropped connection clears them.
+        s.on_disconnect();
+        assert!(s.room("general").unwrap().typing.is_empty());
+    }
+
+    #[test]
+    fn typing_goes_out_only_in_a_joined_room() {
+        let mut s = connected("alice");
+        assert_eq!(s.typing(), None);
+        joined(&mut s, "general", vec![], false);
+        assert_eq!(
+            s.typing(),
+            Some(ClientFrame::Typing {
+                room: "general".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_refused_nickname_stops_the_connection() {
+        let mut s = ChatState::default();
+        s.set_name(Some("x".into()), false);
+        s.connecting();
+        s.apply(error(ErrorCode::BadName, None, None), 0.0);
+        assert_eq!(s.name_error, Some(ErrorCode::BadName));
+        assert_eq!(s.notice, None);
+        s.on_disconnect();
+        assert_eq!(s.status, Status::Offline);
+        assert_eq!(s.name, None);
+        // Picking another clears the refusal.
+        s.set_name(Some("y".into()), false);
+        assert_eq!(s.name_error, None);
+    }
+
+    #[test]
+    fn a_refused_send_fails_its_line_and_retry_sends_it_again() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        s.sync_joins();
+        joined(&mut s, "general", vec![], false);
+        joined(&mut s, "random", vec![], false);
+        s.send_message("hi", "c-1".into());
+        s.apply(
+            error(ErrorCode::RateLimited, Some("c-1"), Some("general")),
+            0.0,
+        );
+        let line = &s.room("general").unwrap().lines[0];
+        assert_eq!(line.delivery, Delivery::Failed(ErrorCode::RateLimited));
+        // A failed line is not resent by itself, and not a notice.
+        assert!(s.room("general").unwrap().unacknowledged().is_empty());
+        assert_eq!(s.notice, None);
+        assert_eq!(
+            s.retry("general", "c-1"),
+            vec![send("general", "hi", "c-1")]
+        );
+        assert_eq!(
+            s.room("general").unwrap().lines[0].delivery,
+            Delivery::Pending
+        );
+        assert!(s.retry("general", "c-unknown").is_empty());
+        // An older server names no room: the nonce finds the line anyway.
+        s.apply(error(ErrorCode::TooLarge, Some("c-1"), None), 0.0);
+        assert_eq!(
+            s.room("general").unwrap().lines[0].delivery,
+            Delivery::Failed(ErrorCode::TooLarge)
+        );
+    }
+
+    #[test]
+    fn retry_before_joined_waits_for_the_outbox() {
+        let mut s = connected("alice");
+        s.send_message("hi", "c-1".into());
+        s.apply(
+            error(ErrorCode::Unavailable, Some("c-1"), Some("general")),
+            0.0,
+        );
+        assert!(s.retry("general", "c-1").is_empty());
+        let out = joined(&mut s, "general", vec![], false);
+        assert_eq!(out, vec![send("general", "hi", "c-1")]);
+    }
+
+    #[test]
+    fn a_forbidden_dm_is_refused_and_not_listed() {
+        let mut s = connected("carol");
+        joined(&mut s, "general", vec![], false);
+        s.set_current("dm:alice:bob");
+        assert_eq!(s.sync_joins(), vec![join("dm:alice:bob")]);
+        // An older server names no room: the DM in view is the one refused.
+        s.apply(error(ErrorCode::Forbidden, None, None), 0.0);
+        assert_eq!(access(&s, "dm:alice:bob"), Access::Refused);
+        assert!(!s.sidebar.contains(&"dm:alice:bob".into()));
+        assert_eq!(s.notice, None);
+        // Refused, it is not asked again while in view.
+        assert!(s.sync_joins().is_empty());
+    }
+
+    #[test]
+    fn a_forbidden_error_naming_its_room_refuses_that_room() {
+        let mut s = connected("carol");
+        joined(&mut s, "general", vec![], false);
+        s.add_to_sidebar("dm:carol:dave");
+        s.set_current("dm:alice:bob");
+        s.sync_joins();
+        // Without `room`, the guess would be the DM in view.
+        s.apply(
+            error(ErrorCode::Forbidden, None, Some("dm:carol:dave")),
+            0.0,
+        );
+        assert_eq!(access(&s, "dm:carol:dave"), Access::Refused);
+        assert_eq!(access(&s, "dm:alice:bob"), Access::Joining);
+        assert!(!s.sidebar.contains(&"dm:carol:dave".into()));
+        // A forbidden about a room not being joined is a notice.
+        s.apply(error(ErrorCode::Forbidden, None, Some("general")), 0.0);
+        assert_eq!(access(&s, "general"), Access::Joined);
+        assert_eq!(s.notice, Some(ErrorCode::Forbidden));
+    }
+
+    #[test]
+    fn a_refused_history_ends_loading_in_its_room_only_when_named() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        s.sync_joins();
+        for room in ["general", "random"] {
+            joined(&mut s, room, vec![msg(room, 100, "bob")], true);
+            assert_eq!(s.load_older(room).len(), 1);
+        }
+        s.apply(error(ErrorCode::RateLimited, None, Some("random")), 0.0);
+        assert_eq!(s.notice, Some(ErrorCode::RateLimited));
+        assert!(!s.room("random").unwrap().loading_older);
+        assert!(s.room("general").unwrap().loading_older);
+        // No room named: every room may ask again.
+        s.apply(error(ErrorCode::Unavailable, None, None), 0.0);
+        assert_eq!(s.notice, Some(ErrorCode::Unavailable));
+        assert!(!s.room("general").unwrap().loading_older);
+    }
+
+    #[test]
+    fn not_joined_errors_are_not_shown() {
+        let mut s = connected("alice");
+        s.apply(error(ErrorCode::NotJoined, None, Some("general")), 0.0);
+        s.apply(error(ErrorCode::NotJoined, None, None), 0.0);
+        assert_eq!(s.notice, None);
+    }
+
+    #[test]
+    fn leaving_forgets_the_room_but_not_what_was_read() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("random");
+        s.sync_joins();
+        joined(&mut s, "random", vec![msg("random", 1, "bob")], false);
+        s.remove_from_sidebar("random");
+        let out = s.sync_joins();
+        assert_eq!(
+            out,
+            vec![ClientFrame::Leave {
+                room: "random".into()
+            }]
+        );
+        let r = s.room("random").unwrap();
+        assert_eq!(r.access, Access::Idle);
+        assert_eq!(r.last_read, Some(1));
+        assert!(ids(&s, "random").is_empty());
+        // Its frames no longer count.
+        s.apply(ServerFrame::Message(msg("random", 2, "bob")), 0.0);
+        assert!(ids(&s, "random").is_empty());
+    }
+
+    #[test]
+    fn remembered_rooms_and_marks_are_restored() {
+        let mut s = ChatState::default();
+        s.set_name(Some("bob".into()), false);
+        s.set_current("rust");
+        s.load(&Snapshot {
+            room: "rust".into(),
+            messages: vec![msg("rust", 3, "alice"), msg("rust", 4, "alice")],
+            ..Default::default()
+        });
+        s.restore_sidebar(vec![
+            "general".into(),
+            "general".into(),
+            "dm:alice:bob".into(),
+            "dm:alice:carol".into(),
+            "Bad".into(),
+        ]);
+        assert_eq!(s.sidebar, vec!["general", "dm:alice:bob", "rust"]);
+        s.restore_marks(BTreeMap::from([
+            ("rust".to_string(), 3),
+            ("random".to_string(), 8),
+        ]));
+        assert_eq!(s.room("rust").unwrap().unread(Some("bob")), 1);
+        // A room made later starts from its mark.
+        assert_eq!(s.with_room("random", |r| r.last_read), Some(8));
+        s.set_current("random");
+        assert_eq!(s.room("random").unwrap().last_read, Some(8));
+    }
+}
