@@ -9,7 +9,7 @@ use super::chat_state::{Access, ChatState, Line, RoomState, Status};
 use super::layout::Layout;
 use super::prefs;
 use super::sender::Sender;
-use super::snapshot::{SnapProblem, Snapshot};
+use crate::protocol::{SnapProblem, Snapshot};
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
