@@ -341,3 +341,37 @@ async fn the_memory_store_can_play_down() {
         1
     );
 }
+
+/// The same on PostgreSQL, in a fresh database of the server named by
+/// `CAUSERIE_TEST_POSTGRES` (skipped, with a note, without it).
+#[tokio::test]
+async fn the_postgres_store_behaves_like_a_store() {
+    use sqlx::Connection;
+    let Ok(admin) = std::env::var("CAUSERIE_TEST_POSTGRES") else {
+        eprintln!("skipped on PostgreSQL (set CAUSERIE_TEST_POSTGRES=postgres://...)");
+        return;
+    };
+    // Named as the black-box tests name theirs, so that their sweep clears
+    // a database a failed run leaves behind.
+    let name = format!(
+        "causerie_t_{}_{:08x}",
+        now_ms() / 1000,
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = base.rsplit_once('/').expect("postgres://HOST/DATABASE");
+    let store = super::PostgresStore::open(&format!("{server}/{name}"))
+        .await
+        .unwrap();
+    behaves_like_a_store(&store).await;
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
