@@ -485,7 +485,7 @@ impl Store for MemoryStore {
             return Ok(GuestClaim::Taken);
         }
         let guest = s.guest(key, name);
-        if !guest.as_ref().is_some_and(|g| g.holder == holder) {
+        if guest.as_ref().is_none_or(|g| g.holder != holder) {
             if guest.is_some_and(|g| g.has_dms || g.last_seen_ms >= now - keep_ms) {
                 return Ok(GuestClaim::Taken);
             }
