@@ -2,11 +2,31 @@
 //!
 //! The store assigns each message its per-room id and answers only after the
 //! message is committed. It knows nothing of sockets or fan-out.
+//!
+//! Layout: the message log (batched appends and the ids they take) is
+//! written per backend, in `sqlite.rs` and `postgres.rs`; what both
+//! databases answer with the same SQL (history reads in `history.rs`,
+//! accounts, tokens, guest names, settings and the room directory in
+//! `directory.rs`) is written once, joined to a log in `sql.rs`. Both
+//! writers decide duplicates with `plan.rs`. `memory.rs` is a store for the
+//! hub's in-process tests.
 
+mod directory;
+mod history;
+#[cfg(test)]
+mod memory;
+mod plan;
 mod postgres;
+mod rows;
+mod sql;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
+#[cfg(test)]
+pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 use crate::protocol::Message;
@@ -122,14 +142,6 @@ pub trait Store: Send + Sync + 'static {
     /// same author and nonce), after commit. Messages submitted one after
     /// another are stored in that order.
     async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError>;
-
-    /// Stores a message and waits for the commit.
-    async fn append(&self, msg: NewMessage) -> Result<Appended, StoreError> {
-        self.submit(msg)
-            .await?
-            .await
-            .map_err(|_| StoreError::Closed)?
-    }
 
     /// The newest `limit` messages with an id below `before` (all, when
     /// `None`), oldest first.

@@ -1,6 +1,7 @@
-//! PostgreSQL history, for several nodes sharing one database.
+//! PostgreSQL's message log, for several nodes sharing one database. The
+//! rest of the store is shared SQL (see [`super::sql`]).
 //!
-//! The same semantics as the SQLite store: dense per-room ids taken from
+//! The same semantics as the SQLite log: dense per-room ids taken from
 //! `rooms.last_id` inside the committing transaction, acknowledgement after
 //! commit, (author, nonce) deduplication, and one writer task per node that
 //! commits the appends of concurrent senders in one transaction per batch.
@@ -10,15 +11,16 @@
 //! RETURNING last_id` reads and bumps it under the row lock, which every
 //! node's writer waits for, so ids stay unique and strictly increasing.
 
-use super::{
-    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError,
-    TokenInfo, format_ts, now_ms,
-};
-use crate::names::{KEY_VERSION, name_key};
+use super::directory::Directory;
+use super::history::History;
+use super::plan::{Step, plan};
+use super::rows::MessageRow;
+use super::sql::{Dialect, MessageLog, SqlStore};
+use super::{Appended, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
 use crate::protocol::Message;
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, Postgres};
+use sqlx::{Connection, Pool, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,8 +46,11 @@ enum Write {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// The PostgreSQL store.
-pub struct PostgresStore {
+/// The PostgreSQL store: [`PostgresLog`] and the shared SQL.
+pub type PostgresStore = SqlStore<Postgres, PostgresLog>;
+
+/// The queue to this node's writer task; rooms are made on the pool.
+pub struct PostgresLog {
     pool: PgPool,
     writes: mpsc::Sender<Write>,
 }
@@ -62,140 +67,89 @@ impl PostgresStore {
             .await?;
         // Nodes starting together take turns: sqlx holds an advisory lock.
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        rekey_names(&pool).await?;
+        let directory = Directory::new(pool.clone(), pool.clone());
+        directory.rekey_names().await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run_writer(pool.clone(), rx));
-        Ok(PostgresStore { pool, writes: tx })
+        Ok(SqlStore {
+            log: PostgresLog {
+                pool: pool.clone(),
+                writes: tx,
+            },
+            history: History::new(pool),
+            directory,
+        })
     }
 
     /// The pool, shared with the session store.
     pub fn pool(&self) -> PgPool {
-        self.pool.clone()
+        self.directory.write_pool()
     }
 }
 
-/// Rewrites the stored name keys made by an older [`name_key`] (once per
-/// version; nodes starting together wait on the version row). A row whose
-/// new key another row has already keeps its old one, with a warning: it
-/// still signs in by its exact name.
-async fn rekey_names(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    let version: i64 = sqlx::query_scalar("SELECT version FROM name_keys FOR UPDATE")
-        .fetch_one(&mut *tx)
-        .await?;
-    if version >= KEY_VERSION {
-        return Ok(());
-    }
-    let accounts: Vec<(String, String)> = sqlx::query_as("SELECT name, name_key FROM accounts")
-        .fetch_all(&mut *tx)
-        .await?;
-    for (name, old) in accounts {
-        let new = name_key(&name);
-        if new == old {
-            continue;
+#[async_trait]
+impl Dialect for Postgres {
+    const PUBLIC_ROOMS: &'static str = "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' \
+         ORDER BY last_id > 0 DESC, active_ms DESC, name COLLATE \"C\" LIMIT $1";
+
+    const EXPIRE_EMPTY_ROOMS: &'static str = "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < $1 \
+         AND name NOT IN (SELECT json_array_elements_text($2::json))";
+
+    /// Nodes share the database: a transaction-scoped advisory lock per
+    /// name, taken in the order given, orders them on every node.
+    async fn begin_serial(
+        pool: &Pool<Self>,
+        locks: &[String],
+    ) -> Result<Transaction<'static, Self>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        for what in locks {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(what)
+                .execute(&mut *tx)
+                .await?;
         }
-        let done = sqlx::query(
-            "UPDATE accounts SET name_key = $1 WHERE name = $2 \
-             AND NOT EXISTS (SELECT 1 FROM accounts WHERE name_key = $1)",
+        Ok(tx)
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+#[async_trait]
+impl MessageLog for PostgresLog {
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send(Write::Append(msg, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    async fn create_room(
+        &self,
+        room: &str,
+        creator: Option<(&str, bool)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (name, last_id, created_ms, active_ms, creator, by_guest) \
+             VALUES ($1, 0, $2, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         )
-        .bind(&new)
-        .bind(&name)
-        .execute(&mut *tx)
+        .bind(room)
+        .bind(now_ms())
+        .bind(creator.map(|c| c.0))
+        .bind(creator.is_some_and(|c| c.1))
+        .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            tracing::warn!(account = %name, "another account's name looks the same; this one keeps its old name key");
-        }
+        Ok(())
     }
-    // Old guest rows have only the lower-cased name: key it, and keep it as
-    // the name last used (the DM check compares without case).
-    let guests: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT name_key, name FROM guest_names")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (old, name) in guests {
-        let name = name.unwrap_or_else(|| old.clone());
-        let new = name_key(&name);
-        let done = sqlx::query(
-            "UPDATE guest_names SET name_key = $1, name = $2 WHERE name_key = $3 \
-             AND ($1 = $3 OR NOT EXISTS (SELECT 1 FROM guest_names WHERE name_key = $1))",
-        )
-        .bind(&new)
-        .bind(&name)
-        .bind(&old)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tracing::warn!(guest = %name, "another guest name looks the same; this one keeps its old name key");
+
+    async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writes.send(Write::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
         }
-    }
-    sqlx::query("UPDATE name_keys SET version = $1")
-        .bind(KEY_VERSION)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Serialises, until the transaction ends, every claim and registration of
-/// one name key or one guest holder (`what` is `key:…` or `holder:…`), on
-/// every node.
-async fn lock(conn: &mut PgConnection, what: &str) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(what)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Whether any of `names` is a member of a direct-message room, without case.
-async fn has_dms(conn: &mut PgConnection, names: &[&str]) -> Result<bool, StoreError> {
-    for n in names {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM rooms WHERE name LIKE 'dm:%' AND \
-             (lower(left(name, length($1) + 4)) = 'dm:' || lower($1) || ':' \
-              OR lower(right(name, length($1) + 1)) = ':' || lower($1)))",
-        )
-        .bind(n)
-        .fetch_one(&mut *conn)
-        .await?;
-        if found {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The reservation of `key`, read inside the caller's transaction.
-async fn guest_row(
-    conn: &mut PgConnection,
-    key: &str,
-    name: &str,
-) -> Result<Option<GuestName>, StoreError> {
-    let row: Option<(String, i64, Option<String>)> =
-        sqlx::query_as("SELECT holder, last_seen_ms, name FROM guest_names WHERE name_key = $1")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((holder, last_seen_ms, last_name)) = row else {
-        return Ok(None);
-    };
-    let last_name = last_name.unwrap_or_else(|| key.to_string());
-    let has_dms = has_dms(conn, &[name, &last_name]).await?;
-    Ok(Some(GuestName {
-        holder,
-        last_seen_ms,
-        has_dms,
-    }))
-}
-
-fn row_to_message(r: &PgRow) -> Message {
-    Message {
-        room: r.get("room"),
-        id: r.get("id"),
-        author: r.get("author"),
-        body: r.get("body"),
-        ts: format_ts(r.get("ts_ms")),
-        nonce: r.get("nonce"),
     }
 }
 
@@ -348,11 +302,11 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         .iter()
         .filter_map(|m| Some((m.author.as_str(), m.nonce.as_deref()?)))
         .collect();
-    let mut stored: HashMap<(String, String), Message> = HashMap::new();
+    let mut stored: Vec<Message> = Vec::new();
     if !keyed.is_empty() {
         let authors: Vec<&str> = keyed.iter().map(|k| k.0).collect();
         let nonces: Vec<&str> = keyed.iter().map(|k| k.1).collect();
-        let rows = sqlx::query(
+        let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT m.room, m.id, m.author, m.body, m.ts_ms, m.nonce \
              FROM UNNEST($1::text[], $2::text[]) AS k(author, nonce) \
              JOIN messages m ON m.author = k.author AND m.nonce = k.nonce \
@@ -363,40 +317,18 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         .fetch_all(&mut *tx)
         .await
         .map_err(BatchError::before_commit)?;
-        for r in &rows {
-            let m = row_to_message(r);
-            if let Some(n) = m.nonce.clone() {
-                stored.insert((m.author.clone(), n), m);
-            }
-        }
+        stored = rows.into_iter().map(Message::from).collect();
     }
+    let steps = plan(msgs.iter().copied(), &stored);
 
-    // Which messages are new, and the first of a retried pair within the batch.
-    enum Slot {
-        New,
-        Stored(Message),
-        SameAs(usize),
-    }
-    let mut slots = Vec::with_capacity(msgs.len());
-    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
     // Room → indices of its new messages, in submission order. A BTreeMap
     // takes the rooms' row locks in name order on every node, so two
     // writers never wait for each other in a cycle.
     let mut by_room: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in msgs.iter().enumerate() {
-        if let Some(nonce) = m.nonce.as_deref() {
-            if let Some(prev) = stored.get(&(m.author.clone(), nonce.to_string())) {
-                slots.push(Slot::Stored(prev.clone()));
-                continue;
-            }
-            if let Some(&j) = first_of.get(&(m.author.as_str(), nonce)) {
-                slots.push(Slot::SameAs(j));
-                continue;
-            }
-            first_of.insert((m.author.as_str(), nonce), i);
+        if steps[i] == Step::New {
+            by_room.entry(m.room.as_str()).or_default().push(i);
         }
-        slots.push(Slot::New);
-        by_room.entry(m.room.as_str()).or_default().push(i);
     }
 
     let mut ids: HashMap<usize, i64> = HashMap::new();
@@ -457,17 +389,17 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
     })?;
 
     let mut out: Vec<Appended> = Vec::with_capacity(msgs.len());
-    for (i, slot) in slots.into_iter().enumerate() {
-        let appended = match slot {
-            Slot::Stored(message) => Appended {
-                message,
+    for (i, step) in steps.into_iter().enumerate() {
+        let appended = match step {
+            Step::Stored(s) => Appended {
+                message: stored[s].clone(),
                 duplicate: true,
             },
-            Slot::SameAs(j) => Appended {
+            Step::SameAs(j) => Appended {
                 message: out[j].message.clone(),
                 duplicate: true,
             },
-            Slot::New => {
+            Step::New => {
                 let m = msgs[i];
                 Appended {
                     message: Message {
@@ -485,399 +417,4 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         out.push(appended);
     }
     Ok(out)
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(Write::Append(msg, tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        Ok(rx)
-    }
-
-    async fn page_before(
-        &self,
-        room: &str,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room, id, author, body, ts_ms, nonce FROM messages \
-             WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(room)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let more = rows.len() > limit;
-        let mut messages: Vec<Message> = rows.iter().take(limit).map(row_to_message).collect();
-        messages.reverse();
-        Ok(Page { messages, more })
-    }
-
-    async fn range(
-        &self,
-        room: &str,
-        after: i64,
-        upto: i64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room, id, author, body, ts_ms, nonce FROM messages \
-             WHERE room = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
-        )
-        .bind(room)
-        .bind(after)
-        .bind(upto)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(row_to_message).collect())
-    }
-
-    async fn last_id(&self, room: &str) -> Result<i64, StoreError> {
-        let id = sqlx::query_scalar::<_, i64>("SELECT last_id FROM rooms WHERE name = $1")
-            .bind(room)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(id.unwrap_or(0))
-    }
-
-    async fn create_room(&self, room: &str) -> Result<(), StoreError> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO rooms (name, last_id, created_ms, active_ms) VALUES ($1, 0, $2, $2) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(room)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn create_room_by(
-        &self,
-        room: &str,
-        creator: &str,
-        guest: bool,
-    ) -> Result<(), StoreError> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO rooms (name, last_id, created_ms, active_ms, creator, by_guest) \
-             VALUES ($1, 0, $2, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(room)
-        .bind(now)
-        .bind(creator)
-        .bind(guest)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn public_room_count(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < $1 \
-             AND NOT (name = ANY($2))",
-        )
-        .bind(before_ms)
-        .bind(keep)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM rooms WHERE name = $1)")
-                .bind(room)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' \
-             ORDER BY last_id > 0 DESC, active_ms DESC, name COLLATE \"C\" LIMIT $1",
-        )
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        // Names hold no ':', so a prefix "dm:<user>:" or a suffix ":<user>" is exact.
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT name FROM rooms WHERE name LIKE 'dm:%' AND \
-             (left(name, length($1) + 4) = 'dm:' || $1 || ':' \
-              OR right(name, length($1) + 1) = ':' || $1) \
-             ORDER BY active_ms DESC LIMIT $2",
-        )
-        .bind(user)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO accounts (name, name_key, password_hash, created_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(name_key(name))
-        .bind(password_hash)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn create_account_for_guest(
-        &self,
-        name: &str,
-        key: &str,
-        password_hash: &str,
-        holder: Option<&str>,
-        keep_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock(&mut tx, &format!("key:{key}")).await?;
-        let now = now_ms();
-        let guest = guest_row(&mut tx, key, name).await?;
-        let mine = guest
-            .as_ref()
-            .is_some_and(|g| Some(g.holder.as_str()) == holder);
-        if let Some(g) = &guest
-            && !mine
-            && (g.has_dms || g.last_seen_ms >= now - keep_ms)
-        {
-            return Ok(false);
-        }
-        let done = sqlx::query(
-            "INSERT INTO accounts (name, name_key, password_hash, created_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(key)
-        .bind(password_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        if mine {
-            sqlx::query("DELETE FROM guest_names WHERE name_key = $1")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn set_password(
-        &self,
-        name: &str,
-        password_hash: &str,
-        sessions_from_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE accounts SET password_hash = $1, sessions_from_ms = $2 WHERE name = $3",
-        )
-        .bind(password_hash)
-        .bind(sessions_from_ms)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        // The exact spelling first: an account whose key collided when keys
-        // were rewritten still signs in.
-        let row = sqlx::query(
-            "SELECT name, password_hash, sessions_from_ms FROM accounts WHERE name_key = $1 OR name = $2 \
-             ORDER BY name = $2 DESC LIMIT 1",
-        )
-        .bind(name_key(name))
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| Account {
-            name: r.get("name"),
-            password_hash: r.get("password_hash"),
-            sessions_from_ms: r.get("sessions_from_ms"),
-        }))
-    }
-
-    async fn create_token(
-        &self,
-        owner: &str,
-        label: &str,
-        token_hash: &str,
-    ) -> Result<TokenInfo, StoreError> {
-        let now = now_ms();
-        let id = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO api_tokens (owner, label, token_hash, created_ms) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(owner)
-        .bind(label)
-        .bind(token_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(TokenInfo {
-            id,
-            label: label.to_string(),
-            created_ms: now,
-        })
-    }
-
-    async fn tokens(&self, owner: &str) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, label, created_ms FROM api_tokens \
-             WHERE owner = $1 AND revoked_ms IS NULL ORDER BY id DESC",
-        )
-        .bind(owner)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TokenInfo {
-                id: r.get("id"),
-                label: r.get("label"),
-                created_ms: r.get("created_ms"),
-            })
-            .collect())
-    }
-
-    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "UPDATE api_tokens SET revoked_ms = $1 \
-             WHERE owner = $2 AND id = $3 AND revoked_ms IS NULL RETURNING token_hash",
-        )
-        .bind(now_ms())
-        .bind(owner)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT owner FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn guest_name(&self, key: &str, name: &str) -> Result<Option<GuestName>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        guest_row(&mut conn, key, name).await
-    }
-
-    async fn claim_guest_name(
-        &self,
-        name: &str,
-        key: &str,
-        holder: &str,
-        keep_ms: i64,
-        max_names: u32,
-    ) -> Result<GuestClaim, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Key first, then holder, always in this order (no deadlock):
-        // claims and registrations of one name, and claims of one browser,
-        // run one after another on every node.
-        lock(&mut tx, &format!("key:{key}")).await?;
-        lock(&mut tx, &format!("holder:{holder}")).await?;
-        let now = now_ms();
-        let account: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE name_key = $1)")
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await?;
-        if account {
-            return Ok(GuestClaim::Taken);
-        }
-        let guest = guest_row(&mut tx, key, name).await?;
-        let renewing = guest.as_ref().is_some_and(|g| g.holder == holder);
-        if !renewing {
-            if guest
-                .as_ref()
-                .is_some_and(|g| g.has_dms || g.last_seen_ms >= now - keep_ms)
-            {
-                return Ok(GuestClaim::Taken);
-            }
-            let held: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM guest_names WHERE holder = $1 AND last_seen_ms >= $2",
-            )
-            .bind(holder)
-            .bind(now - keep_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            if held >= i64::from(max_names) {
-                return Ok(GuestClaim::TooMany);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO guest_names (name_key, holder, last_seen_ms, name) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name_key) DO UPDATE SET holder = $2, last_seen_ms = $3, name = $4",
-        )
-        .bind(key)
-        .bind(holder)
-        .bind(now)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(GuestClaim::Claimed)
-    }
-
-    async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(fresh)
-        .execute(&self.pool)
-        .await?;
-        Ok(
-            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.writes.send(Write::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-        self.pool.close().await;
-    }
 }

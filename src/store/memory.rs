@@ -1,0 +1,525 @@
+//! A store in memory, for the hub's in-process tests (compiled for tests
+//! only; the black-box tests run the real stores).
+//!
+//! It keeps what the hub relies on the way the SQL stores do, which
+//! `store/tests.rs` checks against a real SQLite file: dense per-room ids,
+//! one answer per (author, nonce) in any room, pages and ranges, rooms with
+//! their makers (the seeded `general` and `random` too), and simple maps for
+//! accounts, tokens, guest names and settings.
+//!
+//! ```ignore
+//! let store = MemoryStore::new();
+//! let hub_store: Arc<dyn Store> = store.clone();
+//! store.set_unavailable(true); // every call now fails as a down database
+//! ```
+
+use super::{
+    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError,
+    TokenInfo, format_ts, now_ms,
+};
+use crate::names::name_key;
+use crate::protocol::Message;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+/// A [`Store`] in memory; see the module documentation.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: BTreeMap<String, Room>,
+    /// (author, nonce) → where the first send with them was stored.
+    nonces: HashMap<(String, String), (String, i64)>,
+    /// By exact name.
+    accounts: BTreeMap<String, StoredAccount>,
+    tokens: Vec<Token>,
+    /// By name key.
+    guests: HashMap<String, Guest>,
+    settings: HashMap<String, String>,
+}
+
+struct Room {
+    messages: Vec<Message>,
+    created_ms: i64,
+    active_ms: i64,
+    by_guest: bool,
+}
+
+struct StoredAccount {
+    key: String,
+    password_hash: String,
+    sessions_from_ms: i64,
+}
+
+struct Token {
+    id: i64,
+    owner: String,
+    label: String,
+    hash: String,
+    created_ms: i64,
+    revoked: bool,
+}
+
+struct Guest {
+    holder: String,
+    last_seen_ms: i64,
+    name: String,
+}
+
+impl Room {
+    fn new(now: i64, by_guest: bool) -> Self {
+        Room {
+            messages: Vec::new(),
+            created_ms: now,
+            active_ms: now,
+            by_guest,
+        }
+    }
+
+    fn last_id(&self) -> i64 {
+        self.messages.last().map_or(0, |m| m.id)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store but for the rooms every database starts with
+    /// (`general`, then `random`, as the migrations seed them); usable as
+    /// an `Arc<dyn Store>`.
+    pub fn new() -> Arc<Self> {
+        let store = MemoryStore::default();
+        {
+            let mut s = store.lock();
+            let now = now_ms();
+            s.rooms.insert("general".into(), Room::new(now, false));
+            s.rooms.insert("random".into(), Room::new(now - 1, false));
+        }
+        Arc::new(store)
+    }
+
+    /// While `true`, every call fails with [`StoreError::Unavailable`], as
+    /// when the database is down (a submitted append fails through its
+    /// receiver, as a batch that did not commit).
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding it leaves nothing half-written
+        // that matters to another test.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state, unless the store plays down.
+    fn up(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "the memory store is set down".into(),
+            ));
+        }
+        Ok(self.lock())
+    }
+}
+
+impl State {
+    fn append(&mut self, m: NewMessage) -> Appended {
+        if let Some(nonce) = &m.nonce
+            && let Some((room, id)) = self.nonces.get(&(m.author.clone(), nonce.clone()))
+            && let Some(message) = self
+                .rooms
+                .get(room)
+                .and_then(|r| r.messages.get(usize::try_from(*id - 1).ok()?))
+        {
+            return Appended {
+                message: message.clone(),
+                duplicate: true,
+            };
+        }
+        let now = now_ms();
+        let room = self
+            .rooms
+            .entry(m.room.clone())
+            .or_insert_with(|| Room::new(now, false));
+        let message = Message {
+            room: m.room,
+            id: room.last_id() + 1,
+            author: m.author,
+            body: m.body,
+            ts: format_ts(now),
+            nonce: m.nonce,
+        };
+        room.messages.push(message.clone());
+        room.active_ms = now;
+        if let Some(nonce) = &message.nonce {
+            self.nonces.insert(
+                (message.author.clone(), nonce.clone()),
+                (message.room.clone(), message.id),
+            );
+        }
+        Appended {
+            message,
+            duplicate: false,
+        }
+    }
+
+    fn account(&self, name: &str) -> Option<Account> {
+        let key = name_key(name);
+        let (name, a) = self
+            .accounts
+            .get_key_value(name)
+            .or_else(|| self.accounts.iter().find(|(_, a)| a.key == key))?;
+        Some(Account {
+            name: name.clone(),
+            password_hash: a.password_hash.clone(),
+            sessions_from_ms: a.sessions_from_ms,
+        })
+    }
+
+    fn insert_account(&mut self, name: &str, key: &str, password_hash: &str) -> bool {
+        if self.accounts.contains_key(name) || self.accounts.values().any(|a| a.key == key) {
+            return false;
+        }
+        self.accounts.insert(
+            name.to_string(),
+            StoredAccount {
+                key: key.to_string(),
+                password_hash: password_hash.to_string(),
+                sessions_from_ms: 0,
+            },
+        );
+        true
+    }
+
+    /// Whether any of `names` is a member of a direct-message room, without
+    /// case (ASCII, as SQLite compares).
+    fn has_dms(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| {
+            let n = n.to_ascii_lowercase();
+            self.rooms.keys().any(|r| {
+                let r = r.to_ascii_lowercase();
+                r.starts_with("dm:")
+                    && (r.starts_with(&format!("dm:{n}:")) || r.ends_with(&format!(":{n}")))
+            })
+        })
+    }
+
+    fn guest(&self, key: &str, name: &str) -> Option<GuestName> {
+        let g = self.guests.get(key)?;
+        Some(GuestName {
+            holder: g.holder.clone(),
+            last_seen_ms: g.last_seen_ms,
+            has_dms: self.has_dms(&[name, &g.name]),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(self.up().map(|mut s| s.append(msg)));
+        Ok(rx)
+    }
+
+    async fn page_before(
+        &self,
+        room: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let s = self.up()?;
+        let older: Vec<&Message> = s
+            .rooms
+            .get(room)
+            .map(|r| {
+                r.messages
+                    .iter()
+                    .filter(|m| before.is_none_or(|b| m.id < b))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let from = older.len().saturating_sub(limit);
+        Ok(Page {
+            messages: older[from..].iter().map(|m| (*m).clone()).collect(),
+            more: from > 0,
+        })
+    }
+
+    async fn range(
+        &self,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let s = self.up()?;
+        Ok(s.rooms
+            .get(room)
+            .map(|r| {
+                r.messages
+                    .iter()
+                    .filter(|m| m.id > after && m.id <= upto)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn last_id(&self, room: &str) -> Result<i64, StoreError> {
+        Ok(self.up()?.rooms.get(room).map_or(0, Room::last_id))
+    }
+
+    async fn create_room(&self, room: &str) -> Result<(), StoreError> {
+        let mut s = self.up()?;
+        s.rooms
+            .entry(room.to_string())
+            .or_insert_with(|| Room::new(now_ms(), false));
+        Ok(())
+    }
+
+    async fn create_room_by(
+        &self,
+        room: &str,
+        _creator: &str,
+        guest: bool,
+    ) -> Result<(), StoreError> {
+        let mut s = self.up()?;
+        s.rooms
+            .entry(room.to_string())
+            .or_insert_with(|| Room::new(now_ms(), guest));
+        Ok(())
+    }
+
+    async fn public_room_count(&self) -> Result<i64, StoreError> {
+        let s = self.up()?;
+        Ok(s.rooms.keys().filter(|r| !r.starts_with("dm:")).count() as i64)
+    }
+
+    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
+        let mut s = self.up()?;
+        let before = s.rooms.len();
+        s.rooms.retain(|name, r| {
+            !(r.by_guest
+                && r.messages.is_empty()
+                && r.created_ms < before_ms
+                && !keep.contains(name))
+        });
+        Ok((before - s.rooms.len()) as u64)
+    }
+
+    async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
+        Ok(self.up()?.rooms.contains_key(room))
+    }
+
+    async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let s = self.up()?;
+        let mut rooms: Vec<(&String, &Room)> = s
+            .rooms
+            .iter()
+            .filter(|(name, _)| !name.starts_with("dm:"))
+            .collect();
+        // As the SQL orders them: with messages first, then the most
+        // recently active, then by name (the map's byte order; stable sort).
+        rooms.sort_by_key(|(_, r)| (r.messages.is_empty(), std::cmp::Reverse(r.active_ms)));
+        Ok(rooms
+            .into_iter()
+            .take(limit)
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let s = self.up()?;
+        let (prefix, suffix) = (format!("dm:{user}:"), format!(":{user}"));
+        let mut rooms: Vec<(&String, &Room)> = s
+            .rooms
+            .iter()
+            .filter(|(n, _)| {
+                n.starts_with(&prefix) || (n.starts_with("dm:") && n.ends_with(&suffix))
+            })
+            .collect();
+        rooms.sort_by_key(|(_, r)| std::cmp::Reverse(r.active_ms));
+        Ok(rooms
+            .into_iter()
+            .take(limit)
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .insert_account(name, &name_key(name), password_hash))
+    }
+
+    async fn create_account_for_guest(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.up()?;
+        let guest = s.guest(key, name);
+        let mine = guest
+            .as_ref()
+            .is_some_and(|g| Some(g.holder.as_str()) == holder);
+        if let Some(g) = &guest
+            && !mine
+            && (g.has_dms || g.last_seen_ms >= now_ms() - keep_ms)
+        {
+            return Ok(false);
+        }
+        if !s.insert_account(name, key, password_hash) {
+            return Ok(false);
+        }
+        if mine {
+            s.guests.remove(key);
+        }
+        Ok(true)
+    }
+
+    async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        sessions_from_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.up()?;
+        let Some(a) = s.accounts.get_mut(name) else {
+            return Ok(false);
+        };
+        a.password_hash = password_hash.to_string();
+        a.sessions_from_ms = sessions_from_ms;
+        Ok(true)
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.up()?.account(name))
+    }
+
+    async fn create_token(
+        &self,
+        owner: &str,
+        label: &str,
+        token_hash: &str,
+    ) -> Result<TokenInfo, StoreError> {
+        let mut s = self.up()?;
+        // The database's constraints: the owner exists, the hash is unique.
+        if !s.accounts.contains_key(owner) || s.tokens.iter().any(|t| t.hash == token_hash) {
+            return Err(StoreError::Unavailable("constraint failed".into()));
+        }
+        let token = Token {
+            id: s.tokens.last().map_or(1, |t| t.id + 1),
+            owner: owner.to_string(),
+            label: label.to_string(),
+            hash: token_hash.to_string(),
+            created_ms: now_ms(),
+            revoked: false,
+        };
+        let info = TokenInfo {
+            id: token.id,
+            label: token.label.clone(),
+            created_ms: token.created_ms,
+        };
+        s.tokens.push(token);
+        Ok(info)
+    }
+
+    async fn tokens(&self, owner: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let s = self.up()?;
+        Ok(s.tokens
+            .iter()
+            .rev()
+            .filter(|t| t.owner == owner && !t.revoked)
+            .map(|t| TokenInfo {
+                id: t.id,
+                label: t.label.clone(),
+                created_ms: t.created_ms,
+            })
+            .collect())
+    }
+
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError> {
+        let mut s = self.up()?;
+        Ok(s.tokens
+            .iter_mut()
+            .find(|t| t.owner == owner && t.id == id && !t.revoked)
+            .map(|t| {
+                t.revoked = true;
+                t.hash.clone()
+            }))
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        let s = self.up()?;
+        Ok(s.tokens
+            .iter()
+            .find(|t| t.hash == token_hash && !t.revoked)
+            .map(|t| t.owner.clone()))
+    }
+
+    async fn guest_name(&self, key: &str, name: &str) -> Result<Option<GuestName>, StoreError> {
+        Ok(self.up()?.guest(key, name))
+    }
+
+    async fn claim_guest_name(
+        &self,
+        name: &str,
+        key: &str,
+        holder: &str,
+        keep_ms: i64,
+        max_names: u32,
+    ) -> Result<GuestClaim, StoreError> {
+        let mut s = self.up()?;
+        let now = now_ms();
+        if s.accounts.values().any(|a| a.key == key) {
+            return Ok(GuestClaim::Taken);
+        }
+        let guest = s.guest(key, name);
+        if guest.as_ref().is_none_or(|g| g.holder != holder) {
+            if guest.is_some_and(|g| g.has_dms || g.last_seen_ms >= now - keep_ms) {
+                return Ok(GuestClaim::Taken);
+            }
+            let held = s
+                .guests
+                .values()
+                .filter(|g| g.holder == holder && g.last_seen_ms >= now - keep_ms)
+                .count();
+            if held >= max_names as usize {
+                return Ok(GuestClaim::TooMany);
+            }
+        }
+        s.guests.insert(
+            key.to_string(),
+            Guest {
+                holder: holder.to_string(),
+                last_seen_ms: now,
+                name: name.to_string(),
+            },
+        );
+        Ok(GuestClaim::Claimed)
+    }
+
+    async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        let mut s = self.up()?;
+        Ok(s.settings
+            .entry(name.to_string())
+            .or_insert_with(|| fresh.to_string())
+            .clone())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.up().map(|_| ())
+    }
+
+    async fn close(&self) {}
+}

@@ -1,0 +1,234 @@
+//! A store over one SQL database: the message log each backend writes its
+//! own way, and everything else in SQL both databases share.
+//!
+//! [`SqlStore`] joins a backend's [`MessageLog`] (batched appends, which
+//! differ: SQLite has one writing process, PostgreSQL several nodes) with
+//! [`History`] and [`Directory`], written once over any sqlx database that
+//! implements [`Dialect`]: sqlx's SQLite driver reads the same `$1`
+//! placeholders as PostgreSQL, so the SQL is the same text on both.
+
+use super::directory::Directory;
+use super::history::History;
+use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
+use super::{
+    Account, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError, TokenInfo,
+};
+use crate::protocol::Message;
+use async_trait::async_trait;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Transaction,
+    Type,
+};
+
+/// What differs between the databases outside the message log: a few
+/// statements, and how a transaction keeps concurrent claims apart.
+#[async_trait]
+pub trait Dialect: Database {
+    /// Public rooms, those with messages first, then by activity and by
+    /// name in byte order; `$1` is the limit. PostgreSQL sorts names by the
+    /// database's locale unless told `COLLATE "C"`, a collation SQLite does
+    /// not know (its default is byte order).
+    const PUBLIC_ROOMS: &'static str;
+
+    /// Deletes the guests' rooms made before `$1` that never had a message,
+    /// except those named in `$2`, a JSON array: the two databases spell
+    /// "the elements of a JSON array" differently.
+    const EXPIRE_EMPTY_ROOMS: &'static str;
+
+    /// Begins a transaction on `pool` during which no other transaction
+    /// begun so with one of the same `locks` (on any node) runs.
+    async fn begin_serial(
+        pool: &Pool<Self>,
+        locks: &[String],
+    ) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+    /// How many rows a statement changed: sqlx keeps this per driver.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// The part of a store each backend writes its own way: appends, and room
+/// rows, whose `last_id` the writer hands out ids from.
+#[async_trait]
+pub trait MessageLog: Send + Sync + 'static {
+    /// See [`Store::submit`].
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError>;
+
+    /// Records a room (idempotent), with who made it when given (name,
+    /// guest or not); an existing room keeps its maker.
+    async fn create_room(
+        &self,
+        room: &str,
+        creator: Option<(&str, bool)>,
+    ) -> Result<(), StoreError>;
+
+    /// Writes what is queued and stops the writer.
+    async fn close(&self);
+}
+
+/// A store over one SQL database; see the module documentation.
+pub struct SqlStore<DB: Dialect, L> {
+    pub(super) log: L,
+    pub(super) history: History<DB>,
+    pub(super) directory: Directory<DB>,
+}
+
+#[async_trait]
+impl<DB, L> Store for SqlStore<DB, L>
+where
+    DB: Dialect,
+    L: MessageLog,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'r> MessageRow: FromRow<'r, DB::Row>,
+    for<'r> AccountRow: FromRow<'r, DB::Row>,
+    for<'r> TokenRow: FromRow<'r, DB::Row>,
+    for<'r> GuestRow: FromRow<'r, DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError> {
+        self.log.submit(msg).await
+    }
+
+    async fn page_before(
+        &self,
+        room: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.history.page_before(room, before, limit).await
+    }
+
+    async fn range(
+        &self,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.history.range(room, after, upto, limit).await
+    }
+
+    async fn last_id(&self, room: &str) -> Result<i64, StoreError> {
+        self.history.last_id(room).await
+    }
+
+    async fn create_room(&self, room: &str) -> Result<(), StoreError> {
+        self.log.create_room(room, None).await
+    }
+
+    async fn create_room_by(
+        &self,
+        room: &str,
+        creator: &str,
+        guest: bool,
+    ) -> Result<(), StoreError> {
+        self.log.create_room(room, Some((creator, guest))).await
+    }
+
+    async fn public_room_count(&self) -> Result<i64, StoreError> {
+        self.directory.public_room_count().await
+    }
+
+    async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
+        self.directory.expire_empty_rooms(before_ms, keep).await
+    }
+
+    async fn room_exists(&self, room: &str) -> Result<bool, StoreError> {
+        self.directory.room_exists(room).await
+    }
+
+    async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.directory.public_rooms(limit).await
+    }
+
+    async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.directory.dm_rooms(user, limit).await
+    }
+
+    async fn create_account(&self, name: &str, password_hash: &str) -> Result<bool, StoreError> {
+        self.directory.create_account(name, password_hash).await
+    }
+
+    async fn create_account_for_guest(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory
+            .create_account_for_guest(name, key, password_hash, holder, keep_ms)
+            .await
+    }
+
+    async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        sessions_from_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory
+            .set_password(name, password_hash, sessions_from_ms)
+            .await
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        self.directory.account(name).await
+    }
+
+    async fn create_token(
+        &self,
+        owner: &str,
+        label: &str,
+        token_hash: &str,
+    ) -> Result<TokenInfo, StoreError> {
+        self.directory.create_token(owner, label, token_hash).await
+    }
+
+    async fn tokens(&self, owner: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        self.directory.tokens(owner).await
+    }
+
+    async fn revoke_token(&self, owner: &str, id: i64) -> Result<Option<String>, StoreError> {
+        self.directory.revoke_token(owner, id).await
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        self.directory.token_owner(token_hash).await
+    }
+
+    async fn guest_name(&self, key: &str, name: &str) -> Result<Option<GuestName>, StoreError> {
+        self.directory.guest_name(key, name).await
+    }
+
+    async fn claim_guest_name(
+        &self,
+        name: &str,
+        key: &str,
+        holder: &str,
+        keep_ms: i64,
+        max_names: u32,
+    ) -> Result<GuestClaim, StoreError> {
+        self.directory
+            .claim_guest_name(name, key, holder, keep_ms, max_names)
+            .await
+    }
+
+    async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        self.directory.setting_or(name, fresh).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.history.ping().await
+    }
+
+    async fn close(&self) {
+        self.log.close().await;
+        self.history.close().await;
+    }
+}

@@ -1,0 +1,377 @@
+//! One set of assertions run against the memory store and a real SQLite
+//! file, so that the memory store the hub's tests use is known to behave
+//! like the real ones in what the hub relies on.
+
+use super::{GuestClaim, MemoryStore, NewMessage, SqliteStore, Store, StoreError, now_ms};
+use crate::names::name_key;
+use std::sync::Arc;
+
+const KEEP_MS: i64 = 60_000;
+
+fn msg(room: &str, author: &str, body: &str, nonce: Option<&str>) -> NewMessage {
+    NewMessage {
+        room: room.into(),
+        author: author.into(),
+        body: body.into(),
+        nonce: nonce.map(str::to_string),
+    }
+}
+
+async fn append(store: &dyn Store, m: NewMessage) -> super::Appended {
+    store
+        .submit(m)
+        .await
+        .expect("queued")
+        .await
+        .expect("answered")
+        .expect("stored")
+}
+
+fn ids(page: super::Page) -> Vec<i64> {
+    page.messages.iter().map(|m| m.id).collect()
+}
+
+/// The message log: dense ids per room, one answer per (author, nonce),
+/// pages and ranges.
+async fn keeps_the_log(store: &dyn Store) {
+    for (i, body) in ["a", "b", "c"].into_iter().enumerate() {
+        let a = append(store, msg("r1", "ann", body, None)).await;
+        assert_eq!((a.message.id, a.duplicate), (i as i64 + 1, false));
+        assert_eq!(a.message.body, body);
+    }
+    assert_eq!(
+        append(store, msg("r2", "ann", "x", None)).await.message.id,
+        1
+    );
+    assert_eq!(store.last_id("r1").await.unwrap(), 3);
+    assert_eq!(store.last_id("nowhere").await.unwrap(), 0);
+
+    // A repeated nonce answers with the first send, wherever it was sent.
+    let first = append(store, msg("r1", "ann", "hello", Some("n1"))).await;
+    assert_eq!((first.message.id, first.duplicate), (4, false));
+    for room in ["r1", "r2"] {
+        let again = append(store, msg(room, "ann", "changed", Some("n1"))).await;
+        assert!(again.duplicate);
+        assert_eq!(again.message.id, 4);
+        assert_eq!(again.message.room, "r1");
+        assert_eq!(again.message.body, "hello");
+        assert_eq!(again.message.ts, first.message.ts);
+    }
+    // The nonce is the author's own.
+    let bob = append(store, msg("r1", "bob", "hi", Some("n1"))).await;
+    assert_eq!((bob.message.id, bob.duplicate), (5, false));
+    // Two sends with one nonce queued together: one is stored.
+    let one = store
+        .submit(msg("r1", "cy", "1", Some("n2")))
+        .await
+        .unwrap();
+    let two = store
+        .submit(msg("r1", "cy", "2", Some("n2")))
+        .await
+        .unwrap();
+    let (one, two) = (one.await.unwrap().unwrap(), two.await.unwrap().unwrap());
+    assert_eq!((one.message.id, one.duplicate), (6, false));
+    assert_eq!(
+        (two.message.id, two.duplicate, two.message.body.as_str()),
+        (6, true, "1")
+    );
+    assert_eq!(store.last_id("r1").await.unwrap(), 6);
+    assert_eq!(store.last_id("r2").await.unwrap(), 1);
+
+    let newest = store.page_before("r1", None, 2).await.unwrap();
+    assert!(newest.more);
+    assert_eq!(ids(newest), [5, 6]);
+    let oldest = store.page_before("r1", Some(3), 10).await.unwrap();
+    assert!(!oldest.more);
+    assert_eq!(ids(oldest), [1, 2]);
+    let all = store.page_before("r1", None, 6).await.unwrap();
+    assert!(!all.more);
+    assert_eq!(all.messages.len(), 6);
+    assert!(
+        store
+            .page_before("nowhere", None, 5)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+
+    let range: Vec<i64> = store
+        .range("r1", 1, 4, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(range, [2, 3, 4]);
+    let capped: Vec<i64> = store
+        .range("r1", 1, 6, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(capped, [2, 3]);
+    assert!(store.range("r1", 6, 9, 10).await.unwrap().is_empty());
+}
+
+/// Rooms: made by a send or on purpose, listed, direct ones apart, the
+/// guests' empty ones expiring.
+async fn keeps_rooms(store: &dyn Store) {
+    for seeded in ["general", "random"] {
+        assert!(store.room_exists(seeded).await.unwrap());
+    }
+    assert!(!store.room_exists("empty").await.unwrap());
+    store.create_room("empty").await.unwrap();
+    store.create_room("empty").await.unwrap();
+    assert!(store.room_exists("empty").await.unwrap());
+    assert_eq!(store.last_id("empty").await.unwrap(), 0);
+    append(store, msg("busy", "ann", "hi", None)).await;
+    assert!(store.room_exists("busy").await.unwrap());
+
+    store.create_room("dm:ann:bob").await.unwrap();
+    assert_eq!(store.dm_rooms("ann", 10).await.unwrap(), ["dm:ann:bob"]);
+    assert_eq!(store.dm_rooms("bob", 10).await.unwrap(), ["dm:ann:bob"]);
+    assert!(store.dm_rooms("an", 10).await.unwrap().is_empty());
+    assert!(store.dm_rooms("Ann", 10).await.unwrap().is_empty());
+
+    let public = store.public_rooms(100).await.unwrap();
+    assert_eq!(
+        public[0], "busy",
+        "rooms with messages come first: {public:?}"
+    );
+    for name in ["general", "random", "empty"] {
+        assert!(public.iter().any(|r| r == name), "{name} in {public:?}");
+    }
+    assert!(!public.iter().any(|r| r.starts_with("dm:")));
+    assert_eq!(
+        store.public_room_count().await.unwrap(),
+        public.len() as i64
+    );
+    assert_eq!(store.public_rooms(2).await.unwrap().len(), 2);
+
+    store.create_room_by("gone", "guest", true).await.unwrap();
+    store.create_room_by("kept", "guest", true).await.unwrap();
+    store.create_room_by("mine", "ann", false).await.unwrap();
+    store.create_room_by("talked", "guest", true).await.unwrap();
+    append(store, msg("talked", "guest", "hi", None)).await;
+    // An existing room keeps its maker: "empty" was made by no guest.
+    store.create_room_by("empty", "guest", true).await.unwrap();
+    assert_eq!(
+        store
+            .expire_empty_rooms(now_ms() - 60_000, &[])
+            .await
+            .unwrap(),
+        0,
+        "rooms made since are kept"
+    );
+    let expired = store
+        .expire_empty_rooms(now_ms() + 1_000, &["kept".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    for (room, exists) in [
+        ("gone", false),
+        ("kept", true),
+        ("mine", true),
+        ("talked", true),
+        ("empty", true),
+    ] {
+        assert_eq!(store.room_exists(room).await.unwrap(), exists, "{room}");
+    }
+}
+
+/// Accounts, tokens, guest names and settings.
+async fn keeps_the_directory(store: &dyn Store) {
+    assert!(store.create_account("Ann", "h1").await.unwrap());
+    assert!(
+        !store.create_account("ann", "h2").await.unwrap(),
+        "same name key"
+    );
+    assert!(!store.create_account("Ann", "h2").await.unwrap());
+    let ann = store.account("ANN").await.unwrap().expect("found by key");
+    assert_eq!(
+        (ann.name.as_str(), ann.password_hash.as_str()),
+        ("Ann", "h1")
+    );
+    assert_eq!(ann.sessions_from_ms, 0);
+    assert!(store.account("nobody").await.unwrap().is_none());
+    assert!(store.set_password("Ann", "h2", 5).await.unwrap());
+    assert!(!store.set_password("nobody", "h2", 5).await.unwrap());
+    let ann = store.account("Ann").await.unwrap().unwrap();
+    assert_eq!(
+        (ann.password_hash.as_str(), ann.sessions_from_ms),
+        ("h2", 5)
+    );
+
+    let laptop = store.create_token("Ann", "laptop", "hash1").await.unwrap();
+    let phone = store.create_token("Ann", "phone", "hash2").await.unwrap();
+    assert!(phone.id > laptop.id);
+    assert_eq!(
+        store.tokens("Ann").await.unwrap(),
+        [phone.clone(), laptop.clone()]
+    );
+    assert_eq!(
+        store.token_owner("hash1").await.unwrap().as_deref(),
+        Some("Ann")
+    );
+    assert_eq!(store.revoke_token("bob", laptop.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .revoke_token("Ann", laptop.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("hash1")
+    );
+    assert_eq!(store.revoke_token("Ann", laptop.id).await.unwrap(), None);
+    assert_eq!(store.token_owner("hash1").await.unwrap(), None);
+    assert_eq!(store.tokens("Ann").await.unwrap(), [phone]);
+
+    let zed = name_key("Zed");
+    let claim = |name: &'static str, holder: &'static str| async move {
+        store
+            .claim_guest_name(name, &name_key(name), holder, KEEP_MS, 2)
+            .await
+            .unwrap()
+    };
+    assert_eq!(claim("Zed", "a").await, GuestClaim::Claimed);
+    assert_eq!(claim("zed", "b").await, GuestClaim::Taken);
+    assert_eq!(claim("Zed", "a").await, GuestClaim::Claimed, "renewed");
+    assert_eq!(claim("Ann", "a").await, GuestClaim::Taken, "an account's");
+    assert_eq!(claim("Yan", "a").await, GuestClaim::Claimed);
+    assert_eq!(claim("Xia", "a").await, GuestClaim::TooMany);
+    let held = store.guest_name(&zed, "Zed").await.unwrap().unwrap();
+    assert_eq!((held.holder.as_str(), held.has_dms), ("a", false));
+    assert!(
+        store
+            .guest_name(&name_key("Xia"), "Xia")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(
+        !store
+            .create_account_for_guest("Zed", &zed, "h", Some("b"), KEEP_MS)
+            .await
+            .unwrap(),
+        "another browser keeps it"
+    );
+    assert!(
+        store
+            .create_account_for_guest("Zed", &zed, "h", Some("a"), KEEP_MS)
+            .await
+            .unwrap(),
+        "its own browser makes it an account"
+    );
+    assert!(store.guest_name(&zed, "Zed").await.unwrap().is_none());
+    assert!(store.account("Zed").await.unwrap().is_some());
+
+    // A name with direct messages stays its holder's, however old.
+    assert_eq!(claim("Dee", "c").await, GuestClaim::Claimed);
+    store.create_room("dm:dee:zed").await.unwrap();
+    let dee = store
+        .guest_name(&name_key("Dee"), "Dee")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(dee.has_dms);
+    assert_eq!(
+        store
+            .claim_guest_name("Dee", &name_key("Dee"), "d", -KEEP_MS, 2)
+            .await
+            .unwrap(),
+        GuestClaim::Taken
+    );
+
+    assert_eq!(store.setting_or("secret", "v1").await.unwrap(), "v1");
+    assert_eq!(store.setting_or("secret", "v2").await.unwrap(), "v1");
+    store.ping().await.unwrap();
+}
+
+async fn behaves_like_a_store(store: &dyn Store) {
+    keeps_the_log(store).await;
+    keeps_rooms(store).await;
+    keeps_the_directory(store).await;
+}
+
+#[tokio::test]
+async fn the_memory_store_behaves_like_a_store() {
+    let store: Arc<dyn Store> = MemoryStore::new();
+    behaves_like_a_store(&*store).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_store_behaves_like_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    behaves_like_a_store(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_memory_store_can_play_down() {
+    let store = MemoryStore::new();
+    store.set_unavailable(true);
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.last_id("general").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let pending = store
+        .submit(msg("general", "ann", "hi", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        pending.await.unwrap(),
+        Err(StoreError::Unavailable(_))
+    ));
+    store.set_unavailable(false);
+    store.ping().await.unwrap();
+    assert_eq!(
+        append(&*store, msg("general", "ann", "hi", None))
+            .await
+            .message
+            .id,
+        1
+    );
+}
+
+/// The same on PostgreSQL, in a fresh database of the server named by
+/// `CAUSERIE_TEST_POSTGRES` (skipped, with a note, without it).
+#[tokio::test]
+async fn the_postgres_store_behaves_like_a_store() {
+    use sqlx::Connection;
+    let Ok(admin) = std::env::var("CAUSERIE_TEST_POSTGRES") else {
+        eprintln!("skipped on PostgreSQL (set CAUSERIE_TEST_POSTGRES=postgres://...)");
+        return;
+    };
+    // Named as the black-box tests name theirs, so that their sweep clears
+    // a database a failed run leaves behind.
+    let name = format!(
+        "causerie_t_{}_{:08x}",
+        now_ms() / 1000,
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = base.rsplit_once('/').expect("postgres://HOST/DATABASE");
+    let store = super::PostgresStore::open(&format!("{server}/{name}"))
+        .await
+        .unwrap();
+    behaves_like_a_store(&store).await;
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
