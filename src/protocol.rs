@@ -444,8 +444,12 @@ mod tests {
             serde_json::to_string(&plain).unwrap(),
             r#"{"type":"error","code":"forbidden","message":"no"}"#
         );
-        let about =
-            ServerFrame::room_error(ErrorCode::RateLimited, "slow", Some("c-1".into()), "general");
+        let about = ServerFrame::room_error(
+            ErrorCode::RateLimited,
+            "slow",
+            Some("c-1".into()),
+            "general",
+        );
         let text = r#"{"type":"error","code":"rate_limited","message":"slow","nonce":"c-1","room":"general"}"#;
         assert_eq!(serde_json::to_string(&about).unwrap(), text);
         assert_eq!(serde_json::from_str::<ServerFrame>(text).unwrap(), about);

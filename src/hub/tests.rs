@@ -9,7 +9,7 @@ use crate::backplane::{Backplane, Local};
 use crate::hub::admission::People;
 use crate::limits::{LimitSettings, Limits};
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
-use crate::store::memory::MemoryStore;
+use crate::store::MemoryStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ fn hub_with(
 }
 
 fn hub() -> Arc<Hub> {
-    hub_with(Arc::new(MemoryStore::new()), Arc::new(Local), settings())
+    hub_with(MemoryStore::new(), Arc::new(Local), settings())
 }
 
 fn account(name: &str) -> Actor {
@@ -270,7 +270,7 @@ async fn refusals_are_typed_and_name_their_room() {
         user_burst: 2,
         ..settings()
     };
-    let hub = hub_with(Arc::new(MemoryStore::new()), Arc::new(Local), strict);
+    let hub = hub_with(MemoryStore::new(), Arc::new(Local), strict);
     let mut alice = Peer::new(&hub, "alice");
     alice.join("general").await;
     alice.frames();
@@ -426,7 +426,7 @@ async fn a_post_over_http_opens_its_room_and_reaches_members() {
 }
 
 fn two_nodes() -> (Arc<Hub>, Arc<Hub>, Vec<Arc<Loopback>>) {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = MemoryStore::new();
     let nodes = Loopback::nodes(2);
     let a = hub_with(store.clone(), nodes[0].clone(), settings());
     let b = hub_with(store, nodes[1].clone(), settings());
@@ -512,19 +512,19 @@ async fn a_gap_in_ids_is_filled_in_order() {
 
 #[tokio::test]
 async fn a_down_store_refuses_with_unavailable_and_loses_nothing_acked() {
-    let store = Arc::new(MemoryStore::new());
+    let store = MemoryStore::new();
     let hub = hub_with(store.clone(), Arc::new(Local), settings());
     let mut alice = Peer::new(&hub, "alice");
     alice.join("general").await;
     alice.send("general", "kept", Some("k1")).await;
-    store.set_down(true);
+    store.set_unavailable(true);
     alice.send("general", "refused", Some("k2")).await;
     let frames = alice.frames();
     assert_eq!(
         error_of(&frames).map(|(c, n, _)| (c, n)),
         Some((ErrorCode::Unavailable, Some("k2".into())))
     );
-    store.set_down(false);
+    store.set_unavailable(false);
     let page = hub
         .store()
         .page_before("general", None, 50)

@@ -11,10 +11,10 @@
 //! that `message` frames of rooms not in view count as unread.
 
 use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_public};
-use crate::protocol::{SnapProblem, Snapshot};
 use crate::protocol::{
     ClientFrame, ErrorCode, HISTORY_PAGE, Message, PresenceState, ServerFrame, parse_room,
 };
+use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::BTreeMap;
 
 /// How long a typing notice shows, in ms.

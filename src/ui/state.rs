@@ -9,8 +9,8 @@ use super::chat_state::{Access, ChatState, Line, RoomState, Status};
 use super::layout::Layout;
 use super::prefs;
 use super::sender::Sender;
-use crate::protocol::{SnapProblem, Snapshot};
 use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use crate::protocol::{SnapProblem, Snapshot};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 
