@@ -15,8 +15,10 @@ export LEPTOS_OUTPUT_NAME=causerie
 
 start=$(date +%s)
 cargo fmt --all --check
+python3 scripts/import-cycles.py src
 cargo leptos build --release
 ./scripts/precompress.sh
+./scripts/wasm-budget.sh
 built=$(date +%s)
 cargo test --release --features ssr
 tested=$(date +%s)

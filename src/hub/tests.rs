@@ -142,6 +142,15 @@ fn ids(frames: &[ServerFrame], room: &str) -> Vec<i64> {
     ids
 }
 
+/// Whether a frame carries the message `body`, live or in a join's history.
+fn carries(frame: &ServerFrame, body: &str) -> bool {
+    match frame {
+        ServerFrame::Message(m) => m.body == body,
+        ServerFrame::Joined { history, .. } => history.iter().any(|m| m.body == body),
+        _ => false,
+    }
+}
+
 fn error_of(frames: &[ServerFrame]) -> Option<(ErrorCode, Option<String>, Option<String>)> {
     frames.iter().find_map(|f| match f {
         ServerFrame::Error {
@@ -208,6 +217,8 @@ async fn a_join_racing_delivery_has_no_gap_and_no_duplicate() {
     let sending = tokio::spawn(async move {
         for i in 0..300 {
             writer.send("race", &format!("m{i}"), None).await;
+            // Let the joins in between sends.
+            tokio::task::yield_now().await;
         }
     });
     let mut joiners = Vec::new();
@@ -219,9 +230,7 @@ async fn a_join_racing_delivery_has_no_gap_and_no_duplicate() {
     }
     sending.await.expect("the writer finishes");
     for mut p in joiners {
-        let seen = p
-            .until(|f| matches!(f, ServerFrame::Message(m) if m.body == "m299"))
-            .await;
+        let seen = p.until(|f| carries(f, "m299")).await;
         let got = ids(&seen, "race");
         let first = got[0];
         let want: Vec<i64> = (first..=300).collect();
