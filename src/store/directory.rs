@@ -1,8 +1,8 @@
 //! Accounts, API tokens, guest names, settings and the room directory:
 //! written once for both databases (see [`super::sql`]).
 
+use super::dialect::Dialect;
 use super::rows::{AccountRow, GuestRow, TokenRow};
-use super::sql::Dialect;
 use super::{Account, GuestClaim, GuestName, StoreError, TokenInfo, now_ms};
 use crate::names::{KEY_VERSION, name_key};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};

@@ -11,6 +11,7 @@
 //! writers decide duplicates with `plan.rs`. `memory.rs` is a store for the
 //! hub's in-process tests.
 
+mod dialect;
 mod directory;
 mod history;
 #[cfg(test)]

@@ -11,11 +11,12 @@
 //! RETURNING last_id` reads and bumps it under the row lock, which every
 //! node's writer waits for, so ids stay unique and strictly increasing.
 
+use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
 use super::plan::{Step, plan};
 use super::rows::MessageRow;
-use super::sql::{Dialect, MessageLog, SqlStore};
+use super::sql::{MessageLog, SqlStore};
 use super::{Appended, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
 use crate::protocol::Message;
 use async_trait::async_trait;

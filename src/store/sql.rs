@@ -7,6 +7,7 @@
 //! implements [`Dialect`]: sqlx's SQLite driver reads the same `$1`
 //! placeholders as PostgreSQL, so the SQL is the same text on both.
 
+use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
@@ -15,36 +16,7 @@ use super::{
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Transaction,
-    Type,
-};
-
-/// What differs between the databases outside the message log: a few
-/// statements, and how a transaction keeps concurrent claims apart.
-#[async_trait]
-pub trait Dialect: Database {
-    /// Public rooms, those with messages first, then by activity and by
-    /// name in byte order; `$1` is the limit. PostgreSQL sorts names by the
-    /// database's locale unless told `COLLATE "C"`, a collation SQLite does
-    /// not know (its default is byte order).
-    const PUBLIC_ROOMS: &'static str;
-
-    /// Deletes the guests' rooms made before `$1` that never had a message,
-    /// except those named in `$2`, a JSON array: the two databases spell
-    /// "the elements of a JSON array" differently.
-    const EXPIRE_EMPTY_ROOMS: &'static str;
-
-    /// Begins a transaction on `pool` during which no other transaction
-    /// begun so with one of the same `locks` (on any node) runs.
-    async fn begin_serial(
-        pool: &Pool<Self>,
-        locks: &[String],
-    ) -> Result<Transaction<'static, Self>, sqlx::Error>;
-
-    /// How many rows a statement changed: sqlx keeps this per driver.
-    fn rows_affected(done: &Self::QueryResult) -> u64;
-}
+use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 
 /// The part of a store each backend writes its own way: appends, and room
 /// rows, whose `last_id` the writer hands out ids from.

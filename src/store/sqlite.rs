@@ -2,11 +2,12 @@
 //! commits the appends of concurrent senders in one transaction per batch.
 //! The rest of the store is shared SQL (see [`super::sql`]).
 
+use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
 use super::plan::{Step, plan};
 use super::rows::MessageRow;
-use super::sql::{Dialect, MessageLog, SqlStore};
+use super::sql::{MessageLog, SqlStore};
 use super::{Appended, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
 use crate::protocol::Message;
 use async_trait::async_trait;

@@ -1,0 +1,30 @@
+//! What differs between the SQL databases outside the message log.
+
+use async_trait::async_trait;
+use sqlx::{Database, Pool, Transaction};
+
+/// What differs between the databases outside the message log: a few
+/// statements, and how a transaction keeps concurrent claims apart.
+#[async_trait]
+pub trait Dialect: Database {
+    /// Public rooms, those with messages first, then by activity and by
+    /// name in byte order; `$1` is the limit. PostgreSQL sorts names by the
+    /// database's locale unless told `COLLATE "C"`, a collation SQLite does
+    /// not know (its default is byte order).
+    const PUBLIC_ROOMS: &'static str;
+
+    /// Deletes the guests' rooms made before `$1` that never had a message,
+    /// except those named in `$2`, a JSON array: the two databases spell
+    /// "the elements of a JSON array" differently.
+    const EXPIRE_EMPTY_ROOMS: &'static str;
+
+    /// Begins a transaction on `pool` during which no other transaction
+    /// begun so with one of the same `locks` (on any node) runs.
+    async fn begin_serial(
+        pool: &Pool<Self>,
+        locks: &[String],
+    ) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+    /// How many rows a statement changed: sqlx keeps this per driver.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
