@@ -76,20 +76,10 @@ pub(super) async fn take_send(
     metrics: &Metrics,
     caller: Caller<'_>,
 ) -> Result<(), HubError> {
-    if admission
-        .limits
-        .check_send(&caller.actor.name, caller.ip)
-        .is_err()
-    {
-        metrics.rate_limited.inc();
-        return Err(HubError::RateLimited);
-    }
+    let local = admission.limits.check_send(&caller.actor.name, caller.ip);
+    spent(metrics, local.is_ok(), HubError::RateLimited)?;
     match backplane.take_send(&caller.actor.name).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            metrics.rate_limited.inc();
-            Err(HubError::RateLimited)
-        }
+        Ok(taken) => spent(metrics, taken, HubError::RateLimited),
         // Unknown (Redis away): this node's limiter has spoken; allow.
         Err(e) => {
             tracing::debug!(error = %e, "shared rate limit unknown; allowing");
@@ -104,13 +94,8 @@ pub(super) fn take_request(
     metrics: &Metrics,
     caller: Caller<'_>,
 ) -> Result<(), HubError> {
-    admission
-        .limits
-        .check_request(&caller.actor.name)
-        .map_err(|_| {
-            metrics.rate_limited.inc();
-            HubError::RequestRate
-        })
+    let taken = admission.limits.check_request(&caller.actor.name);
+    spent(metrics, taken.is_ok(), HubError::RequestRate)
 }
 
 /// One new room from the caller's allowance and its address's.
@@ -119,11 +104,17 @@ pub(super) fn take_new_room(
     metrics: &Metrics,
     caller: Caller<'_>,
 ) -> Result<(), HubError> {
-    admission
+    let taken = admission
         .limits
-        .check_new_room(&caller.actor.name, caller.ip)
-        .map_err(|_| {
-            metrics.rate_limited.inc();
-            HubError::RoomRate
-        })
+        .check_new_room(&caller.actor.name, caller.ip);
+    spent(metrics, taken.is_ok(), HubError::RoomRate)
+}
+
+/// `Ok` when an allowance was taken; else counts the refusal.
+fn spent(metrics: &Metrics, taken: bool, refusal: HubError) -> Result<(), HubError> {
+    if taken {
+        return Ok(());
+    }
+    metrics.rate_limited.inc();
+    Err(refusal)
 }
