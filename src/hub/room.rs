@@ -10,7 +10,8 @@ use super::outbox::{ConnId, Frame, Outbox, encode};
 use crate::backplane::NodeId;
 use crate::protocol::{Message, PresenceState, ServerFrame};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
+// The runtime's clock, so that tests can pause and advance it.
+use tokio::time::Instant;
 
 /// Users online in one room on other nodes, with the nodes they are on.
 pub type RemoteUsers = HashMap<String, BTreeSet<NodeId>>;

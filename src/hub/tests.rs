@@ -542,3 +542,28 @@ async fn a_down_store_refuses_with_unavailable_and_loses_nothing_acked() {
     let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, ["kept"]);
 }
+
+/// The sequencer holds a message that came before the one it waits for,
+/// and reads the missing one from the store once the gap has lasted: not
+/// before (a late announcement may still come), and not much after.
+#[tokio::test(start_paused = true)]
+async fn a_held_message_waits_for_the_gap_then_the_store() {
+    let (a, b, nodes) = two_nodes();
+    let mut alice = Peer::new(&a, "alice");
+    let mut bob = Peer::new(&b, "bob");
+    alice.join("general").await;
+    bob.join("general").await;
+    bob.frames();
+    nodes[0].set_lossy(true);
+    alice.send("general", "first", None).await;
+    nodes[0].set_lossy(false);
+    alice.send("general", "second", None).await;
+    tokio::time::sleep(GAP_WAIT / 2).await;
+    assert_eq!(ids(&bob.frames(), "general"), Vec::<i64>::new(), "held");
+    tokio::time::sleep(GAP_WAIT + TICK * 2).await;
+    assert_eq!(
+        ids(&bob.frames(), "general"),
+        vec![1, 2],
+        "filled, in order"
+    );
+}
