@@ -55,6 +55,31 @@ pub enum ClientFrame {
     Typing {
         room: String,
     },
+    /// Makes a private room (`~name`) with its first members (version 1.1);
+    /// answered by `joined`.
+    Create {
+        room: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
+    /// Adds an account to a private room (version 1.1).
+    Invite {
+        room: String,
+        user: String,
+    },
+    /// Takes someone out of a private room: a member themself, the owner or
+    /// an admin anyone (version 1.1).
+    Remove {
+        room: String,
+        user: String,
+    },
+    /// Sets a room's topic: its owner or an admin (docs/PROTOCOL-NOTES.md).
+    Topic {
+        room: String,
+        topic: String,
+    },
 }
 
 /// A stored chat message, as `message` frames, history and the HTTP API carry it.
@@ -134,6 +159,18 @@ pub enum ServerFrame {
         room: String,
         user: String,
     },
+    /// Someone was added to, or removed from, a private room (version 1.1).
+    Member {
+        room: String,
+        user: String,
+        state: MemberState,
+        by: String,
+    },
+    /// The rooms a user sees, after `welcome` and whenever they change
+    /// (version 1.1).
+    Rooms {
+        rooms: Vec<RoomEntry>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -172,6 +209,50 @@ impl ServerFrame {
     }
 }
 
+/// Whether a `member` frame says someone came into a room or left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    Added,
+    Removed,
+}
+
+/// A room's kind as the `rooms` frame names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Public,
+    Private,
+    Direct,
+}
+
+/// How much of a room a user wants to be told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    All,
+    #[default]
+    Mentions,
+    None,
+}
+
+/// One room of a `rooms` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomEntry {
+    pub room: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub topic: String,
+    #[serde(default)]
+    pub unread: u64,
+    #[serde(default)]
+    pub mentions: u64,
+    #[serde(default)]
+    pub last_read: i64,
+    #[serde(default)]
+    pub notify: NotifyLevel,
+}
+
 /// The error codes of `PROTOCOL.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,7 +265,7 @@ pub enum ErrorCode {
     Unauthorized,
     BadName,
     Unavailable,
-    /// HTTP only: no such room or resource.
+    /// No such room or resource; a private room one is not in (1.1).
     NotFound,
 }
 
@@ -256,6 +337,11 @@ pub struct ApiErrorBody {
 pub struct RoomInfo {
     pub name: String,
     pub online: usize,
+    /// Version 1.1: public, private or direct (absent in version 1 answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
 }
 
 /// The answer of `GET /api/rooms/{room}/messages`.
@@ -276,6 +362,13 @@ pub enum SnapProblem {
     BadRoom,
     /// The store could not be read.
     Unavailable,
+    /// A private room the visitor is not in, or one that does not exist:
+    /// the two look the same.
+    NotFound,
+    /// A direct room the visitor is not a member of.
+    Forbidden,
+    /// Guests are off and the visitor is not signed in.
+    SignIn,
 }
 
 /// A room as the chat page first shows it, before any WebSocket: read by
@@ -296,9 +389,12 @@ pub enum Invalid {
     #[error("a name is 1 to 32 characters of letters, digits, '_', '-' and '.'")]
     Name,
     #[error(
-        "a room name is 1 to 64 characters of lower-case letters, digits, '-' and '_' (or dm:<a>:<b>)"
+        "a room name is 1 to 64 characters of lower-case letters, digits, '-' and '_', \
+         with '~' before it for a private room (or dm: and 2 to 8 names, sorted, separated by ':')"
     )]
     Room,
+    #[error("a topic is at most 200 characters, on one line")]
+    Topic,
     #[error("a message cannot be empty")]
     EmptyBody,
     #[error("a message is at most 4000 characters")]
@@ -320,32 +416,63 @@ pub fn validate_name(name: &str) -> Result<(), Invalid> {
     if ok { Ok(()) } else { Err(Invalid::Name) }
 }
 
+/// Most members a direct room's name lists.
+pub const MAX_DM_MEMBERS: usize = 8;
+/// Longest room topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 200;
+
 /// What kind of room a valid room name denotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomKind<'a> {
     Public,
-    /// A direct-message room and its two members (sorted).
-    Direct(&'a str, &'a str),
+    /// `~name`: only its members know it exists.
+    Private,
+    /// A direct room and its 2 to 8 members (sorted, distinct).
+    Direct(Vec<&'a str>),
+}
+
+impl RoomKind<'_> {
+    /// The kind's name on the wire.
+    pub fn kind(&self) -> Kind {
+        match self {
+            RoomKind::Public => Kind::Public,
+            RoomKind::Private => Kind::Private,
+            RoomKind::Direct(_) => Kind::Direct,
+        }
+    }
+}
+
+fn public_style(room: &str) -> bool {
+    (1..=MAX_ROOM_CHARS).contains(&room.len())
+        && room
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
 }
 
 /// Checks a room name and says what kind of room it is.
 pub fn parse_room(room: &str) -> Result<RoomKind<'_>, Invalid> {
     if let Some(rest) = room.strip_prefix("dm:") {
-        let (a, b) = rest.split_once(':').ok_or(Invalid::Room)?;
-        validate_name(a).map_err(|_| Invalid::Room)?;
-        validate_name(b).map_err(|_| Invalid::Room)?;
-        // Sorted and distinct, so each pair has exactly one room.
-        if a < b {
-            return Ok(RoomKind::Direct(a, b));
+        let names: Vec<&str> = rest.split(':').collect();
+        if !(2..=MAX_DM_MEMBERS).contains(&names.len()) {
+            return Err(Invalid::Room);
+        }
+        for n in &names {
+            validate_name(n).map_err(|_| Invalid::Room)?;
+        }
+        // Sorted and distinct, so each group has exactly one room.
+        if names.windows(2).all(|w| w[0] < w[1]) {
+            return Ok(RoomKind::Direct(names));
         }
         return Err(Invalid::Room);
     }
-    let n = room.len();
-    let ok = (1..=MAX_ROOM_CHARS).contains(&n)
-        && room
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
-    if ok {
+    if let Some(rest) = room.strip_prefix('~') {
+        return if public_style(rest) {
+            Ok(RoomKind::Private)
+        } else {
+            Err(Invalid::Room)
+        };
+    }
+    if public_style(room) {
         Ok(RoomKind::Public)
     } else {
         Err(Invalid::Room)
@@ -354,8 +481,27 @@ pub fn parse_room(room: &str) -> Result<RoomKind<'_>, Invalid> {
 
 /// The direct-message room of two users (`dm:<a>:<b>`, names sorted).
 pub fn dm_room(a: &str, b: &str) -> String {
-    let (x, y) = if a <= b { (a, b) } else { (b, a) };
-    format!("dm:{x}:{y}")
+    group_room([a, b]).unwrap_or_default()
+}
+
+/// The direct room of a group (2 to 8 distinct names, in any order), or
+/// `None` when the names cannot make one.
+pub fn group_room<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    let room = format!("dm:{}", names.join(":"));
+    parse_room(&room).ok().map(|_| room)
+}
+
+/// Checks a topic: at most 200 characters, no control characters; returns
+/// it trimmed.
+pub fn clean_topic(topic: &str) -> Result<&str, Invalid> {
+    let t = topic.trim();
+    if t.chars().count() > MAX_TOPIC_CHARS || t.chars().any(char::is_control) {
+        return Err(Invalid::Topic);
+    }
+    Ok(t)
 }
 
 /// Trims a body and checks its length; returns the text to store.
@@ -395,6 +541,9 @@ mod tests {
             r#"{"type":"send","room":"general","body":"hello","nonce":"c-7f3a"}"#,
             r#"{"type":"history","room":"general","before":1000,"limit":50}"#,
             r#"{"type":"typing","room":"general"}"#,
+            r#"{"type":"create","room":"~design","members":["bob","carol"],"topic":"Mock-ups"}"#,
+            r#"{"type":"invite","room":"~design","user":"dan"}"#,
+            r#"{"type":"remove","room":"~design","user":"dan"}"#,
         ];
         for c in cases {
             let f: ClientFrame = serde_json::from_str(c).expect(c);
@@ -435,6 +584,16 @@ mod tests {
             serde_json::to_string(&p).unwrap(),
             r#"{"type":"presence","room":"general","user":"alice","state":"joined","online":12}"#
         );
+    }
+
+    #[test]
+    fn version_1_1_server_frames_match_the_protocol() {
+        let member = r#"{"type":"member","room":"~design","user":"dan","state":"added","by":"alice"}"#;
+        let f: ServerFrame = serde_json::from_str(member).unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), member);
+        let rooms = r#"{"type":"rooms","rooms":[{"room":"general","kind":"public","topic":"","unread":3,"mentions":1,"last_read":1040,"notify":"mentions"}]}"#;
+        let f: ServerFrame = serde_json::from_str(rooms).unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), rooms);
     }
 
     #[test]
@@ -482,8 +641,20 @@ mod tests {
         assert_eq!(parse_room("general"), Ok(RoomKind::Public));
         assert_eq!(
             parse_room("dm:alice:bob"),
-            Ok(RoomKind::Direct("alice", "bob"))
+            Ok(RoomKind::Direct(vec!["alice", "bob"]))
         );
+        assert_eq!(parse_room("~design"), Ok(RoomKind::Private));
+        assert_eq!(
+            parse_room("dm:a:b:c:d:e:f:g:h").map(|k| k.kind()),
+            Ok(Kind::Direct)
+        );
+        assert_eq!(
+            group_room(["carol", "alice", "bob", "alice"]).as_deref(),
+            Some("dm:alice:bob:carol")
+        );
+        assert_eq!(group_room(["alice"]), None);
+        assert_eq!(clean_topic("  Mock-ups "), Ok("Mock-ups"));
+        assert!(clean_topic("a\nb").is_err());
         for bad in [
             "",
             "General",
@@ -491,6 +662,11 @@ mod tests {
             "dm:bob:alice",
             "dm:a:a",
             "dm:a",
+            "dm:a:b:c:d:e:f:g:h:i",
+            "dm:a:c:b",
+            "~",
+            "~Design",
+            "~~x",
             &"x".repeat(65),
         ] {
             assert!(parse_room(bad).is_err(), "{bad}");

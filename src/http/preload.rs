@@ -26,6 +26,7 @@ pub async fn read(app: &AppState, room: &str) -> Snapshot {
         Err(_) => snap.problem = Some(SnapProblem::BadRoom),
         // A DM's history is for its members' sockets, never for a page anyone can load.
         Ok(RoomKind::Direct(..)) => {}
+        Ok(RoomKind::Private) => snap.problem = Some(SnapProblem::NotFound),
         Ok(RoomKind::Public) => match app.hub.store().page_before(room, None, HISTORY_PAGE).await {
             Ok(page) => {
                 snap.messages = page.messages;

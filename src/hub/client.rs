@@ -215,6 +215,15 @@ impl Client {
                     hub.typing(&self.actor, &room);
                 }
             }
+            ClientFrame::Create { room, .. }
+            | ClientFrame::Invite { room, .. }
+            | ClientFrame::Remove { room, .. }
+            | ClientFrame::Topic { room, .. } => self.reply(ServerFrame::room_error(
+                ErrorCode::BadRequest,
+                "not supported yet",
+                None,
+                &room,
+            )),
         }
     }
 

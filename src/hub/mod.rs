@@ -208,8 +208,10 @@ impl Hub {
     pub fn check_access(&self, actor: &Actor, room: &str) -> Result<(), HubError> {
         match protocol::parse_room(room)? {
             RoomKind::Public => Ok(()),
-            RoomKind::Direct(a, b) => {
-                if actor.name != a && actor.name != b {
+            // Until membership is stored, a private room is no one's.
+            RoomKind::Private => Err(HubError::NoRoom(room.to_string())),
+            RoomKind::Direct(names) => {
+                if !names.contains(&actor.name.as_str()) {
                     Err(HubError::NotMember)
                 } else if !actor.can_dm() {
                     Err(HubError::GuestDm)
@@ -259,8 +261,9 @@ impl Hub {
         }
         admission::take_new_room(&self.admission, &self.metrics, caller)?;
         match kind {
-            RoomKind::Direct(a, b) => {
-                for other in [a, b].into_iter().filter(|n| *n != caller.actor.name) {
+            RoomKind::Private => return Err(HubError::NoRoom(room_name.to_string())),
+            RoomKind::Direct(names) => {
+                for other in names.into_iter().filter(|n| *n != caller.actor.name) {
                     if !self.admission.is_someone(other).await? {
                         return Err(HubError::NoOne(other.to_string()));
                     }

@@ -276,6 +276,10 @@ table! {
         "Aucun salon de ce nom\u{a0}: un nom de salon compte 1 à 64 lettres minuscules, chiffres, - et _.";
     HistoryUnavailable => "History is unavailable right now.",
         "L’historique est indisponible pour le moment.";
+    NoSuchRoom => "There is no room by that name here, or it is private and you are not in it.",
+        "Il n’y a pas de salon de ce nom ici, ou il est privé et vous n’en êtes pas membre.";
+    SignInToRead => "Sign in to read this server’s rooms.",
+        "Connectez-vous pour lire les salons de ce serveur.";
     OpenMenu => "Rooms", "Salons";
     ShowPeople => "Who is online", "Qui est en ligne";
     Close => "Close", "Fermer";

@@ -216,6 +216,9 @@ fn TopOfRoom() -> impl IntoView {
             let text = layout.t(match p {
                 SnapProblem::BadRoom => K::BadRoom,
                 SnapProblem::Unavailable => K::HistoryUnavailable,
+                SnapProblem::NotFound => K::NoSuchRoom,
+                SnapProblem::Forbidden => K::ForbiddenDm,
+                SnapProblem::SignIn => K::SignInToRead,
             });
             return view! { <p class="problem" role="alert">{text}</p> }.into_any();
         }
@@ -378,8 +381,9 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
 fn private_note(layout: Layout, room: &str) -> Option<String> {
     let lang = layout.lang.get();
     match crate::protocol::parse_room(room) {
-        Ok(crate::protocol::RoomKind::Direct(a, b)) => {
-            Some(lang.f(K::PrivateNote, &[("a", a), ("b", b)]))
+        Ok(crate::protocol::RoomKind::Direct(names)) => {
+            let (last, first) = names.split_last()?;
+            Some(lang.f(K::PrivateNote, &[("a", &first.join(", ")), ("b", last)]))
         }
         _ => None,
     }
