@@ -470,6 +470,13 @@ pub mod credentials {
         format!("account:{}", super::name_key(name))
     }
 
+    /// Every connection that speaks as this name, guests' included: frames
+    /// meant for a person (a room they were added to), and an admin's end
+    /// of a guest's connections.
+    pub fn person(name: &str) -> String {
+        format!("person:{}", super::name_key(name))
+    }
+
     /// The keys of a connection opened with a browser session.
     pub fn for_session(session_id: &str, name: &str) -> Vec<String> {
         vec![session(session_id), account_sessions(name), account(name)]

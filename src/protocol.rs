@@ -297,13 +297,15 @@ pub enum Ended {
     PasswordChanged,
     /// The account was banned.
     Banned,
+    /// An admin ended a guest's connections and blocked the name.
+    Blocked,
 }
 
 impl Ended {
     /// The WebSocket close code: 4003 for a ban, else 4001 (credentials refused).
     pub fn close_code(self) -> u16 {
         match self {
-            Ended::Banned => 4003,
+            Ended::Banned | Ended::Blocked => 4003,
             _ => 4001,
         }
     }
@@ -315,6 +317,7 @@ impl Ended {
             Ended::TokenRevoked => "token revoked",
             Ended::PasswordChanged => "password changed: sign in again",
             Ended::Banned => "banned",
+            Ended::Blocked => "blocked by an admin",
         }
     }
 }

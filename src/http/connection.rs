@@ -339,7 +339,7 @@ async fn handshake(
                 )),
             },
         };
-        let (actor, keys) = match claimed {
+        let (actor, mut keys) = match claimed {
             Ok(a) => a,
             Err(e @ AuthError::BadName(_)) => {
                 send_now(socket, &ServerFrame::error(e.code(), e.to_string(), None)).await?;
@@ -357,6 +357,7 @@ async fn handshake(
         };
         // Boxed: it is moved from here into the connection loop, and a
         // connection's future keeps room for every place it was held.
+        keys.push(credentials::person(&actor.name));
         let connection = Box::new(Connection::new(app, conn_id, actor, resume, peer.ip()));
         app.outboxes.bind(conn_id, keys);
         let actor = connection.client.actor();

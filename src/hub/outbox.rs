@@ -221,6 +221,30 @@ impl Outboxes {
         due.len()
     }
 
+    /// Queues a frame to every connection bound to `key` (see
+    /// [`Outboxes::bind`]); returns how many. Rare (a person added to a
+    /// room), so a scan of the bound connections is fine.
+    pub fn push_to(&self, key: &str, frame: &Frame) -> usize {
+        let due: Vec<Arc<Shared>> = {
+            let registry = self.lock();
+            registry
+                .keys
+                .iter()
+                .filter(|(_, keys)| keys.iter().any(|b| &**b == key))
+                .filter_map(|(id, _)| registry.live.get(id)?.upgrade())
+                .collect()
+        };
+        for shared in &due {
+            let mut state = shared.lock();
+            if state.closed || state.cut || state.frames.len() >= shared.capacity {
+                continue;
+            }
+            state.frames.push_back(frame.clone());
+            wake_reader(state);
+        }
+        due.len()
+    }
+
     /// Tells every connection, now and to come, that the server is going away.
     pub fn go_away(&self) {
         let live = {
