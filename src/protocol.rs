@@ -166,6 +166,13 @@ pub enum ServerFrame {
         state: MemberState,
         by: String,
     },
+    /// A room's topic changed (docs/PROTOCOL-NOTES.md): sent to every
+    /// connection in the room.
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
+    },
     /// The rooms a user sees, after `welcome` and whenever they change
     /// (version 1.1).
     Rooms {

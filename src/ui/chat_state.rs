@@ -666,7 +666,7 @@ impl ChatState {
             ServerFrame::Error {
                 code, nonce, room, ..
             } => self.on_error(code, nonce, room),
-            ServerFrame::Member { .. } | ServerFrame::Rooms { .. } => {}
+            ServerFrame::Member { .. } | ServerFrame::Rooms { .. } | ServerFrame::Topic { .. } => {}
         }
         out
     }
