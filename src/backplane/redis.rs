@@ -17,9 +17,7 @@
 //! own heartbeat, resubscribes when it does not, and then tells the hub to
 //! read every active room from the store ([`Remote::Resubscribed`]).
 
-use super::{
-    Backplane, BackplaneError, NodeId, Notice, PresenceMap, RedisSettings, Remote,
-};
+use super::{Backplane, BackplaneError, NodeId, Notice, PresenceMap, RedisSettings, Remote};
 use crate::metrics::Metrics;
 use crate::protocol::{Ended, Message};
 use async_trait::async_trait;

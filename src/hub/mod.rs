@@ -122,7 +122,9 @@ pub enum HubError {
     FixedMembers,
     #[error("anyone may join a public room: there is no one to add or remove")]
     PublicRoom,
-    #[error("a new room takes at most {MAX_FIRST_MEMBERS} members at once; invite the others after")]
+    #[error(
+        "a new room takes at most {MAX_FIRST_MEMBERS} members at once; invite the others after"
+    )]
     TooManyMembers,
     #[error("{0}")]
     Store(#[from] StoreError),

@@ -632,7 +632,10 @@ async fn a_private_room_exists_for_its_members_only() {
 
     // To carol, it answers as a room that does not exist, on every request.
     let nowhere = |e: Option<(ErrorCode, Option<String>, Option<String>)>| {
-        assert_eq!(e.map(|(c, _, r)| (c, r)), Some((ErrorCode::NotFound, Some("~team".into()))))
+        assert_eq!(
+            e.map(|(c, _, r)| (c, r)),
+            Some((ErrorCode::NotFound, Some("~team".into())))
+        )
     };
     carol.join("~team").await;
     nowhere(error_of(&carol.frames()));
@@ -655,7 +658,10 @@ async fn a_private_room_exists_for_its_members_only() {
     assert!(hub.store.room_meta("~nothing").await.unwrap().is_none());
     // The name is taken.
     carol.say(create("~team", &[])).await;
-    assert_eq!(error_of(&carol.frames()).map(|e| e.0), Some(ErrorCode::BadName));
+    assert_eq!(
+        error_of(&carol.frames()).map(|e| e.0),
+        Some(ErrorCode::BadName)
+    );
 }
 
 #[tokio::test]
@@ -673,9 +679,15 @@ async fn removal_takes_effect_at_once_and_follows_the_rules() {
     }
     // A member who is not the owner removes only themself.
     bob.say(remove("~team", "dan")).await;
-    assert_eq!(error_of(&bob.frames()).map(|e| e.0), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::Forbidden)
+    );
     // Guests and unknown names are not invited.
-    for (who, code) in [("guest-1", ErrorCode::BadRequest), ("nobody", ErrorCode::NotFound)] {
+    for (who, code) in [
+        ("guest-1", ErrorCode::BadRequest),
+        ("nobody", ErrorCode::NotFound),
+    ] {
         alice
             .say(ClientFrame::Invite {
                 room: "~team".into(),
@@ -687,20 +699,32 @@ async fn removal_takes_effect_at_once_and_follows_the_rules() {
 
     alice.say(remove("~team", "bob")).await;
     let told = bob.frames();
-    assert_eq!(member_changes(&told), [("bob".into(), MemberState::Removed)]);
+    assert_eq!(
+        member_changes(&told),
+        [("bob".into(), MemberState::Removed)]
+    );
     assert!(listed(&told).is_some_and(|r| !r.contains(&"~team".to_string())));
     alice.send("~team", "after", Some("a1")).await;
     dan.until(|f| carries(f, "after")).await;
     assert!(!bob.frames().iter().any(|f| carries(f, "after")));
     bob.send("~team", "still here?", Some("b1")).await;
-    assert_eq!(error_of(&bob.frames()).map(|e| e.0), Some(ErrorCode::NotJoined));
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::NotJoined)
+    );
     bob.join("~team").await;
-    assert_eq!(error_of(&bob.frames()).map(|e| e.0), Some(ErrorCode::NotFound));
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::NotFound)
+    );
 
     // An admin removes anyone; anyone leaves.
     admin.say(remove("~team", "dan")).await;
     assert_eq!(error_of(&admin.frames()), None);
-    assert_eq!(member_changes(&dan.frames()), [("dan".into(), MemberState::Removed)]);
+    assert_eq!(
+        member_changes(&dan.frames()),
+        [("dan".into(), MemberState::Removed)]
+    );
     alice.say(remove("~team", "alice")).await;
     assert_eq!(error_of(&alice.frames()), None);
     assert_eq!(hub.store.room_members("~team").await.unwrap(), ["admin"]);
@@ -718,9 +742,20 @@ async fn a_removal_on_one_node_takes_the_room_away_on_the_other() {
     bob.until(|f| carries(f, "before")).await;
     alice.say(remove("~ops", "bob")).await;
     let told = bob
-        .until(|f| matches!(f, ServerFrame::Member { state: MemberState::Removed, .. }))
+        .until(|f| {
+            matches!(
+                f,
+                ServerFrame::Member {
+                    state: MemberState::Removed,
+                    ..
+                }
+            )
+        })
         .await;
-    assert_eq!(member_changes(&told), [("bob".into(), MemberState::Removed)]);
+    assert_eq!(
+        member_changes(&told),
+        [("bob".into(), MemberState::Removed)]
+    );
     // The eviction travels with the notice, ahead of the next message.
     alice.send("~ops", "after", Some("n2")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

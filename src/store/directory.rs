@@ -108,11 +108,11 @@ where
 
     /// See [`Store::public_room_count`](super::Store::public_room_count).
     pub async fn public_room_count(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%'")
-                .fetch_one(&self.read)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%'",
         )
+        .fetch_one(&self.read)
+        .await?)
     }
 
     /// See [`Store::expire_empty_rooms`](super::Store::expire_empty_rooms).

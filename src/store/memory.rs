@@ -339,11 +339,8 @@ impl Store for MemoryStore {
 
     async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         let s = self.up()?;
-        let mut rooms: Vec<(&String, &Room)> = s
-            .rooms
-            .iter()
-            .filter(|(name, _)| is_public(name))
-            .collect();
+        let mut rooms: Vec<(&String, &Room)> =
+            s.rooms.iter().filter(|(name, _)| is_public(name)).collect();
         // As the SQL orders them: with messages first, then the most
         // recently active, then by name (the map's byte order; stable sort).
         rooms.sort_by_key(|(_, r)| (r.messages.is_empty(), std::cmp::Reverse(r.active_ms)));

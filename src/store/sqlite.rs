@@ -96,8 +96,7 @@ impl Dialect for Sqlite {
     const DM_ROOMS: &'static str = "SELECT name FROM rooms WHERE name LIKE 'dm:%' \
          AND instr(name || ':', ':' || $1 || ':') > 0 ORDER BY active_ms DESC LIMIT $2";
 
-    const ROOM_TOPICS: &'static str =
-        "SELECT name, topic FROM rooms WHERE topic <> '' AND name IN (SELECT value FROM json_each($1))";
+    const ROOM_TOPICS: &'static str = "SELECT name, topic FROM rooms WHERE topic <> '' AND name IN (SELECT value FROM json_each($1))";
 
     const EXPIRE_EMPTY_ROOMS: &'static str = "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < $1 \
          AND name NOT IN (SELECT value FROM json_each($2))";

@@ -1402,8 +1402,10 @@ pub fn url_encode(s: &str) -> String {
 /// requests (a visitor's form token is bound to the guest cookie).
 pub struct Visitor<'a> {
     server: &'a Server,
-    cookie: Option<String>,
-    guest: Option<String>,
+    /// `causerie_session=...`, once the server has set it.
+    pub cookie: Option<String>,
+    /// `causerie_guest=...`, once the server has set it.
+    pub guest: Option<String>,
 }
 
 impl<'a> Visitor<'a> {
@@ -1509,7 +1511,6 @@ pub async fn sign_in<'a>(s: &'a Server, name: &str, password: &str) -> Visitor<'
     assert!(status < 400, "login {name}: {status} {body}");
     v
 }
-
 
 // ---------------------------------------------------------------------------
 // The command line

@@ -153,10 +153,14 @@ async fn cast(s: &Server) -> Cast {
     // The rooms: each with one message from its owner.
     let mut owner = session_hello(s, &cookie("owner")).await;
     owner
-        .send_json(json!({"type":"create","room":PRIVATE,"members":["mem","banned"],"topic":"plans"}))
+        .send_json(
+            json!({"type":"create","room":PRIVATE,"members":["mem","banned"],"topic":"plans"}),
+        )
         .await;
     owner
-        .recv_where("joined ~team", |v| v["type"] == "joined" && v["room"] == PRIVATE)
+        .recv_where("joined ~team", |v| {
+            v["type"] == "joined" && v["room"] == PRIVATE
+        })
         .await;
     for room in [PUBLIC, DM, GROUP] {
         owner.join(room).await;
@@ -247,7 +251,13 @@ async fn connect(s: &Server, who: &Identity, resume: Option<Value>) -> Result<Cl
 }
 
 /// What a WebSocket request came to: `ok`, or the error's code.
-async fn ws_cell(s: &Server, who: &Identity, room: &str, path: &str, observer: &mut Client) -> String {
+async fn ws_cell(
+    s: &Server,
+    who: &Identity,
+    room: &str,
+    path: &str,
+    observer: &mut Client,
+) -> String {
     let resume = (path == "resume").then(|| {
         let mut from = serde_json::Map::new();
         from.insert(room.to_string(), json!(0));
@@ -278,9 +288,11 @@ async fn ws_cell(s: &Server, who: &Identity, room: &str, path: &str, observer: &
         }
         "typing" => {
             ws.send_json(json!({"type":"typing","room":room})).await;
-            first_where(&mut ws, Duration::from_millis(300), |v| v["type"] == "error")
-                .await
-                .unwrap_or_else(|| json!({"type":"quiet"}))
+            first_where(&mut ws, Duration::from_millis(300), |v| {
+                v["type"] == "error"
+            })
+            .await
+            .unwrap_or_else(|| json!({"type":"quiet"}))
         }
         _ => unreachable!("{path}"),
     };
@@ -298,7 +310,11 @@ async fn ws_cell(s: &Server, who: &Identity, room: &str, path: &str, observer: &
             "ok".into()
         }
         Some("history") => {
-            assert!(arr(&answer["messages"]).iter().any(|m| m["body"] == "first"));
+            assert!(
+                arr(&answer["messages"])
+                    .iter()
+                    .any(|m| m["body"] == "first")
+            );
             "ok".into()
         }
         Some("ack") => "ok".into(),
@@ -391,7 +407,11 @@ async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str) -> String
             let html = res.text().await.unwrap_or_default();
             // The page of a room one may not read carries none of its messages.
             if status != 200 || room.starts_with("dm:") {
-                assert!(!html.contains("first</"), "{room} leaked to {}: {html}", who.name);
+                assert!(
+                    !html.contains("first</"),
+                    "{room} leaked to {}: {html}",
+                    who.name
+                );
             }
             status.to_string()
         }
@@ -403,7 +423,10 @@ async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str) -> String
 fn check_http_body(status: u16, body: &Value, room: &str) {
     let code = match status {
         200 | 201 => {
-            assert!(body["messages"].is_array() || body["id"].is_i64(), "{room}: {body}");
+            assert!(
+                body["messages"].is_array() || body["id"].is_i64(),
+                "{room}: {body}"
+            );
             return;
         }
         401 => "unauthorized",
