@@ -26,3 +26,4 @@ mod security;
 mod security_http;
 mod security_names;
 mod slow_consumer;
+mod team_accounts;

@@ -291,7 +291,7 @@ fn room_model(s: &str) -> Option<RoomKind<'_>> {
     if let Some(rest) = s.strip_prefix("dm:") {
         let parts: Vec<&str> = rest.split(':').collect();
         return match parts[..] {
-            [a, b] if name_ok(a) && name_ok(b) && a < b => Some(RoomKind::Direct(a, b)),
+            [a, b] if name_ok(a) && name_ok(b) && a < b => Some(RoomKind::Direct(vec![a, b])),
             _ => None,
         };
     }
@@ -441,11 +441,13 @@ proptest! {
         let got = parse_room(&s);
         prop_assert_eq!(got.clone().ok(), room_model(&s), "{:?}", s);
         match got {
-            Ok(RoomKind::Direct(a, b)) => {
+            Ok(RoomKind::Direct(names)) => {
+                let (a, b) = (names[0], names[1]);
                 prop_assert_eq!(dm_room(a, b), s.clone());
                 prop_assert_eq!(dm_room(b, a), s.clone());
             }
             Ok(RoomKind::Public) => prop_assert!(!s.contains(':')),
+            Ok(RoomKind::Private) => prop_assert!(s.starts_with('~')),
             Err(e) => prop_assert_eq!(e, Invalid::Room),
         }
     }
@@ -462,7 +464,7 @@ proptest! {
             prop_assert!(parse_room(&dm).is_err(), "{}", dm);
         } else {
             let (x, y) = if a < b { (a.as_str(), b.as_str()) } else { (b.as_str(), a.as_str()) };
-            prop_assert_eq!(parse_room(&dm), Ok(RoomKind::Direct(x, y)));
+            prop_assert_eq!(parse_room(&dm), Ok(RoomKind::Direct(vec![x, y])));
             prop_assert_eq!(dm_room(&b, &a), dm.clone());
         }
         let too_long = format!("{public}{}", "a".repeat(MAX_ROOM_CHARS + 1 - public.len()));
