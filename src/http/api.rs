@@ -95,6 +95,8 @@ async fn rooms(State(app): State<AppState>) -> Result<Json<Vec<RoomInfo>>, Failu
             .map(|name| RoomInfo {
                 online: app.hub.online_count(&name),
                 name,
+                kind: None,
+                topic: String::new(),
             })
             .collect(),
     ))
