@@ -598,7 +598,8 @@ mod tests {
 
     #[test]
     fn version_1_1_server_frames_match_the_protocol() {
-        let member = r#"{"type":"member","room":"~design","user":"dan","state":"added","by":"alice"}"#;
+        let member =
+            r#"{"type":"member","room":"~design","user":"dan","state":"added","by":"alice"}"#;
         let f: ServerFrame = serde_json::from_str(member).unwrap();
         assert_eq!(serde_json::to_string(&f).unwrap(), member);
         let rooms = r#"{"type":"rooms","rooms":[{"room":"general","kind":"public","topic":"","unread":3,"mentions":1,"last_read":1040,"notify":"mentions"}]}"#;

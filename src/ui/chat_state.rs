@@ -1990,14 +1990,8 @@ mod tests {
             0.0,
         );
         assert_eq!(s.known, vec!["general".to_string(), "rust".to_string()]);
-        assert_eq!(
-            s.sidebar,
-            vec!["general", "~design", "dm:alice:bob:carol"]
-        );
-        assert_eq!(
-            out.send,
-            vec![join("~design"), join("dm:alice:bob:carol")]
-        );
+        assert_eq!(s.sidebar, vec!["general", "~design", "dm:alice:bob:carol"]);
+        assert_eq!(out.send, vec![join("~design"), join("dm:alice:bob:carol")]);
         assert_eq!(s.topic("general"), Some("Say hello"));
         assert_eq!(s.topic("~design"), Some("Mock-ups"));
         assert_eq!(s.topic("rust"), None);
@@ -2065,7 +2059,11 @@ mod tests {
             })
         );
         joined(&mut s, "~design", vec![], false);
-        assert!(s.creating.as_ref().is_some_and(|c| c.done && c.error.is_none()));
+        assert!(
+            s.creating
+                .as_ref()
+                .is_some_and(|c| c.done && c.error.is_none())
+        );
         assert_eq!(access(&s, "~design"), Access::Joined);
         assert!(s.sidebar.contains(&"~design".to_string()));
         assert_eq!(s.room("~design").unwrap().members, vec!["alice", "bob"]);
@@ -2076,7 +2074,10 @@ mod tests {
         assert_eq!(s.creating, None);
         // Without a topic, none is sent.
         let out = s.create_room("~x", vec![], "  ");
-        assert!(matches!(&out[..], [ClientFrame::Create { topic: None, .. }]));
+        assert!(matches!(
+            &out[..],
+            [ClientFrame::Create { topic: None, .. }]
+        ));
     }
 
     #[test]
@@ -2288,10 +2289,7 @@ mod tests {
         s.set_current(&ghost);
         s.sync_joins();
         s.apply(error(ErrorCode::NotFound, None, Some(&ghost)), 0.0);
-        assert_eq!(
-            s.room(&ghost).unwrap().problem,
-            Some(SnapProblem::NotFound)
-        );
+        assert_eq!(s.room(&ghost).unwrap().problem, Some(SnapProblem::NotFound));
         assert!(!s.sidebar.contains(&ghost));
     }
 }

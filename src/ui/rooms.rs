@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(dm_peer("dm:alice:bob", Some("bob")), Some("alice".into()));
         assert_eq!(dm_peer("dm:alice:bob", Some("carol")), None);
         assert!(is_dm("dm:alice:bob") && !is_dm("general"));
-        assert_eq!(room_label("dm:alice:bob:carol", Some("bob")), "alice, carol");
+        assert_eq!(
+            room_label("dm:alice:bob:carol", Some("bob")),
+            "alice, carol"
+        );
         assert_eq!(room_label("~design", Some("bob")), "~design");
         assert!(is_private("~design") && !is_private("design"));
         assert!(is_public("general") && !is_public("dm:alice:bob") && !is_public("Bad"));
