@@ -474,7 +474,7 @@ pub mod credentials {
     /// meant for a person (a room they were added to), and an admin's end
     /// of a guest's connections.
     pub fn person(name: &str) -> String {
-        format!("person:{}", super::name_key(name))
+        crate::hub::person_key(name)
     }
 
     /// The keys of a connection opened with a browser session.
@@ -496,5 +496,17 @@ pub mod credentials {
 impl crate::hub::People for Auth {
     async fn is_someone(&self, name: &str) -> Result<bool, StoreError> {
         Auth::is_someone(self, name).await
+    }
+
+    async fn is_account(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .account(name)
+            .await?
+            .is_some_and(|a| a.name == name))
+    }
+
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.is_admin(name).await
     }
 }

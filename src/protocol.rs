@@ -501,7 +501,8 @@ pub fn group_room<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String
     names.sort_unstable();
     names.dedup();
     let room = format!("dm:{}", names.join(":"));
-    parse_room(&room).is_ok().then_some(room)
+    let valid = parse_room(&room).is_ok();
+    valid.then_some(room)
 }
 
 /// Checks a topic: at most 200 characters, no control characters; returns

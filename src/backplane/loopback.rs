@@ -110,6 +110,10 @@ impl Backplane for Loopback {
         });
     }
 
+    fn publish_notice(&self, notice: &super::Notice) {
+        self.publish(Remote::Notice(notice.clone()));
+    }
+
     fn take_events(&self) -> Option<mpsc::Receiver<Remote>> {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
     }

@@ -59,6 +59,27 @@ pub enum Remote {
         except: Option<String>,
         why: Ended,
     },
+    /// A change of a room's members or topic, made on another node.
+    Notice(Notice),
+}
+
+/// What a change to a room's members or topic asks of every node: frames
+/// already encoded by the node that made the change, and removals.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Notice {
+    /// A frame for every connection in `room` but `except`'s.
+    Room {
+        room: String,
+        frame: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except: Option<String>,
+    },
+    /// A frame for every connection bound to `key` (see
+    /// `hub::Outboxes::bind`).
+    Person { key: String, frame: String },
+    /// `user` is no longer in `room`: take their connections out of it.
+    Evict { room: String, user: String },
 }
 
 /// Why a backplane could not be set up.
@@ -85,6 +106,10 @@ pub trait Backplane: Send + Sync + 'static {
     /// Tells other nodes to close the connections bound to `key` (but those
     /// also bound to `except`). Never waits.
     fn publish_end(&self, _key: &str, _except: Option<&str>, _why: Ended) {}
+
+    /// Tells other nodes of a change to a room's members or topic. Never
+    /// waits; at most once, like every event.
+    fn publish_notice(&self, _notice: &Notice) {}
 
     /// The events from other nodes, for the hub; `None` after the first
     /// call, and always for a single node.

@@ -17,7 +17,7 @@
 //! own heartbeat, resubscribes when it does not, and then tells the hub to
 //! read every active room from the store ([`Remote::Resubscribed`]).
 
-use super::{Backplane, BackplaneError, NodeId, PresenceMap, RedisSettings, Remote};
+use super::{Backplane, BackplaneError, NodeId, Notice, PresenceMap, RedisSettings, Remote};
 use crate::metrics::Metrics;
 use crate::protocol::{Ended, Message};
 use async_trait::async_trait;
@@ -108,6 +108,10 @@ enum Wire {
         except: Option<String>,
         why: Ended,
     },
+    /// A change of a room's members or topic.
+    Notice {
+        x: Notice,
+    },
     /// The node re-wrote its presence: re-read it.
     Sync,
     Heartbeat {
@@ -132,6 +136,7 @@ enum Out {
         except: Option<String>,
         why: Ended,
     },
+    Notice(Notice),
 }
 
 /// The command connection: a [`ConnectionManager`] reconnects after a
@@ -306,6 +311,10 @@ impl Backplane for RedisBackplane {
         });
     }
 
+    fn publish_notice(&self, notice: &Notice) {
+        self.queue(Out::Notice(notice.clone()));
+    }
+
     fn take_events(&self) -> Option<mpsc::Receiver<Remote>> {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
@@ -381,6 +390,7 @@ async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Out>) {
                         }
                         Out::Typing { room, user } => Wire::Typing { room, user },
                         Out::End { key, except, why } => Wire::End { key, except, why },
+                        Out::Notice(x) => Wire::Notice { x },
                     };
                     pipe.cmd("PUBLISH").arg(&inner.channel).arg(inner.envelope(wire)).ignore();
                 }
@@ -577,6 +587,7 @@ async fn listen(
                     Wire::Typing { room, user } => Remote::Typing { room, user },
                     Wire::Tip { room, id } => Remote::Tip { room, id },
                     Wire::End { key, except, why } => Remote::End { key, except, why },
+                    Wire::Notice { x } => Remote::Notice(x),
                 };
                 inner.metrics.backplane_received.inc();
                 tx.send(remote).await.ok()?;

@@ -2,8 +2,11 @@
 //! health and metrics.
 
 use super::state::AppState;
+use crate::auth::Auth;
 use crate::hub::{Actor, Caller, HubError, Post, Via};
-use crate::protocol::{ApiError, ApiErrorBody, ErrorCode, HISTORY_PAGE, MessagePage, RoomInfo};
+use crate::protocol::{
+    ApiError, ApiErrorBody, ErrorCode, HISTORY_PAGE, MessagePage, RoomInfo, RoomKind,
+};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use tower_sessions::Session;
 
 /// The API's routes.
 pub fn routes() -> Router<AppState> {
@@ -87,20 +91,65 @@ async fn bearer(app: &AppState, headers: &HeaderMap) -> Result<Option<Actor>, Fa
     }
 }
 
-async fn rooms(State(app): State<AppState>) -> Result<Json<Vec<RoomInfo>>, Failure> {
-    let names = app.hub.store().public_rooms(500).await?;
+/// Who reads: the Bearer token's actor, else the account the session is
+/// signed in as, else no one (a visitor, who reads what a guest may).
+async fn reader(
+    app: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<Option<Actor>, Failure> {
+    if let Some(actor) = bearer(app, headers).await? {
+        return Ok(Some(actor));
+    }
+    match super::session::session_user(&app.auth, session).await {
+        Ok(name) => Ok(name.map(Auth::account)),
+        Err(e) => Err(Failure::new(e.code(), e.to_string())),
+    }
+}
+
+/// A visitor reads the public rooms only when guests are allowed.
+fn visitor_may_read(app: &AppState) -> Result<(), Failure> {
+    if app.config.guests {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            ErrorCode::Unauthorized,
+            "sign in, or send Authorization: Bearer <token>",
+        ))
+    }
+}
+
+async fn rooms(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    session: Session,
+) -> Result<Json<Vec<RoomInfo>>, Failure> {
+    let entries = match reader(&app, &headers, &session).await? {
+        Some(actor) => app.hub.rooms_of(&actor).await?,
+        None => {
+            visitor_may_read(&app)?;
+            app.hub.rooms_of(&VISITOR).await?
+        }
+    };
     Ok(Json(
-        names
+        entries
             .into_iter()
-            .map(|name| RoomInfo {
-                online: app.hub.online_count(&name),
-                name,
-                kind: None,
-                topic: String::new(),
+            .map(|r| RoomInfo {
+                online: app.hub.online_count(&r.room),
+                name: r.room,
+                kind: Some(r.kind),
+                topic: r.topic,
             })
             .collect(),
     ))
 }
+
+/// Whom a visitor counts as for listing rooms: no one's private or direct
+/// rooms.
+static VISITOR: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
+    name: String::new(),
+    identity: crate::hub::Identity::PassingGuest,
+});
 
 #[derive(Deserialize)]
 struct PageQuery {
@@ -112,23 +161,27 @@ async fn messages(
     State(app): State<AppState>,
     Path(room): Path<String>,
     headers: HeaderMap,
+    session: Session,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<MessagePage>, Failure> {
     let Query(q) = query.map_err(|e| Failure::new(ErrorCode::BadRequest, e.body_text()))?;
-    crate::protocol::parse_room(&room)
+    let kind = crate::protocol::parse_room(&room)
         .map_err(|e| Failure::new(ErrorCode::BadRequest, e.to_string()))?;
-    if room.starts_with("dm:") {
-        // Only the two members read a DM, with their token.
-        let actor = bearer(&app, &headers)
-            .await?
-            .ok_or_else(|| Failure::new(ErrorCode::Unauthorized, "direct messages need a token"))?;
-        app.hub.check_access(&actor, &room)?;
+    match (reader(&app, &headers, &session).await?, kind) {
+        (Some(actor), _) => app.hub.check_access(&actor, &room).await?,
+        (None, _) if !app.config.guests => visitor_may_read(&app)?,
+        (None, RoomKind::Public) => {}
+        // A private room does not exist for a visitor, as for any non-member.
+        (None, RoomKind::Private) => return Err(HubError::NoRoom(room).into()),
+        (None, RoomKind::Direct(_)) => {
+            return Err(Failure::new(
+                ErrorCode::Unauthorized,
+                "direct messages need a token or a signed-in session",
+            ));
+        }
     }
     if !app.hub.store().room_exists(&room).await? {
-        return Err(Failure::new(
-            ErrorCode::NotFound,
-            format!("no room {room:?}"),
-        ));
+        return Err(HubError::NoRoom(room).into());
     }
     let limit = q.limit.unwrap_or(HISTORY_PAGE).clamp(1, 200);
     let page = app.hub.store().page_before(&room, q.before, limit).await?;

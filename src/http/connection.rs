@@ -361,7 +361,7 @@ async fn handshake(
         let connection = Box::new(Connection::new(app, conn_id, actor, resume, peer.ip()));
         app.outboxes.bind(conn_id, keys);
         let actor = connection.client.actor();
-        let rooms = match app.hub.rooms_for(actor).await {
+        let rooms = match app.hub.rooms_of(actor).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(conn = conn_id, error = %e, "room list unavailable");
@@ -374,9 +374,11 @@ async fn handshake(
                 guest: actor.is_guest(),
                 bot: actor.identity == crate::hub::Identity::Bot,
             },
-            rooms,
+            rooms: rooms.iter().map(|r| r.room.clone()).collect(),
         };
         send_now(socket, &welcome).await?;
+        // Version 1.1: the rooms again, with their kinds and topics.
+        send_now(socket, &ServerFrame::Rooms { rooms }).await?;
         tracing::info!(conn = conn_id, user = %actor.name, identity = ?actor.identity, "hello");
         return Ok(connection);
     }

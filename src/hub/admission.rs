@@ -35,6 +35,13 @@ pub struct Caller<'a> {
 pub trait People: Send + Sync + 'static {
     /// Whether `name` is someone's.
     async fn is_someone(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Whether `name` is an account's (spelled so), not banned: who may be
+    /// in a private room.
+    async fn is_account(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Whether `name` is an admin's account.
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 /// The rules and allowances of admission.
@@ -65,6 +72,19 @@ impl Admission {
     pub async fn is_someone(&self, name: &str) -> Result<bool, HubError> {
         Ok(self.people.is_someone(name).await?)
     }
+
+    /// Whether `name` is an account's (see [`People`]).
+    pub async fn is_account(&self, name: &str) -> Result<bool, HubError> {
+        Ok(self.people.is_account(name).await?)
+    }
+
+    /// Whether the actor is an admin: an account with that role.
+    pub async fn is_admin(&self, actor: &Actor) -> Result<bool, HubError> {
+        if actor.identity != super::Identity::Account {
+            return Ok(false);
+        }
+        Ok(self.people.is_admin(&actor.name).await?)
+    }
 }
 
 /// One message's allowance: this node's limiter (per identity and per
@@ -88,7 +108,8 @@ pub(super) async fn take_send(
     }
 }
 
-/// One room request (`join`, `history`) from the caller's allowance.
+/// One room request (`join`, `history`, and the changes to a room's
+/// members and topic) from the caller's allowance.
 pub(super) fn take_request(
     admission: &Admission,
     metrics: &Metrics,

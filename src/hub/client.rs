@@ -8,7 +8,7 @@
 
 use super::admission::{self, Caller, MAX_ROOMS_PER_CONNECTION};
 use super::{Actor, Hub, HubError, Outbox, Post, Via, encode};
-use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, MemberState, ServerFrame};
 use crate::store::Appended;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -206,7 +206,10 @@ impl Client {
                 }
             }
             ClientFrame::Typing { room } => {
-                if !self.joined.contains(&room) {
+                // The hub's word, not only ours: a removal takes a connection
+                // out of a room without asking it.
+                if !self.joined.contains(&room) || !hub.is_member(self.outbox.id, &room) {
+                    self.joined.remove(&room);
                     return self.refuse(&HubError::NotJoined(room.clone()), Some(&room), None);
                 }
                 // Clients repeat the notice while someone types; relaying
@@ -215,15 +218,62 @@ impl Client {
                     hub.typing(&self.actor, &room);
                 }
             }
-            ClientFrame::Create { room, .. }
-            | ClientFrame::Invite { room, .. }
-            | ClientFrame::Remove { room, .. }
-            | ClientFrame::Topic { room, .. } => self.reply(ServerFrame::room_error(
-                ErrorCode::BadRequest,
-                "not supported yet",
-                None,
-                &room,
-            )),
+            ClientFrame::Create {
+                room,
+                members,
+                topic,
+            } => {
+                let made = hub
+                    .create_private(self.caller(), &room, &members, topic.as_deref())
+                    .await;
+                // Answered by `joined`, as a join of the new room.
+                if let Err(e) = match made {
+                    Ok(()) => self.join(hub, &room).await,
+                    Err(e) => Err(e),
+                } {
+                    self.refuse(&e, Some(&room), None);
+                }
+            }
+            ClientFrame::Invite { room, user } => {
+                match hub.invite(self.caller(), &room, &user).await {
+                    Ok(()) => self.confirm(&room, &user, MemberState::Added),
+                    Err(e) => self.refuse(&e, Some(&room), None),
+                }
+            }
+            ClientFrame::Remove { room, user } => {
+                match hub.remove(self.caller(), &room, &user).await {
+                    Ok(()) if user == self.actor.name => {
+                        // Told through the person's key; the room is gone from here.
+                        self.joined.remove(&room);
+                    }
+                    Ok(()) => self.confirm(&room, &user, MemberState::Removed),
+                    Err(e) => self.refuse(&e, Some(&room), None),
+                }
+            }
+            ClientFrame::Topic { room, topic } => {
+                match hub.set_topic(self.caller(), &room, &topic).await {
+                    Ok(()) if !self.joined.contains(&room) => self.reply(ServerFrame::Topic {
+                        room,
+                        topic: topic.trim().to_string(),
+                        by: self.actor.name.clone(),
+                    }),
+                    Ok(()) => {}
+                    Err(e) => self.refuse(&e, Some(&room), None),
+                }
+            }
+        }
+    }
+
+    /// Tells a client that changed a room's members it is not in on this
+    /// connection: those in the room hear of it from the room.
+    fn confirm(&self, room: &str, user: &str, state: MemberState) {
+        if !self.joined.contains(room) {
+            self.reply(ServerFrame::Member {
+                room: room.to_string(),
+                user: user.to_string(),
+                state,
+                by: self.actor.name.clone(),
+            });
         }
     }
 
@@ -265,7 +315,13 @@ impl Client {
                     .get_or_insert_with(FuturesUnordered::new)
                     .push(tokio::spawn(async move { (nonce, room, posted.await) }));
             }
-            Err(e) => self.refuse(&e, Some(&room), nonce),
+            Err(e) => {
+                if let HubError::NotJoined(_) = e {
+                    // Taken out of the room meanwhile (removed from it).
+                    self.joined.remove(&room);
+                }
+                self.refuse(&e, Some(&room), nonce)
+            }
         }
     }
 

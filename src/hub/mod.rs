@@ -12,11 +12,13 @@
 
 pub mod admission;
 pub mod client;
+mod membership;
 pub mod outbox;
 mod room;
 
 pub use admission::{Admission, Caller, MAX_ROOMS_PER_CONNECTION, People};
 pub use client::Client;
+pub use membership::{MAX_FIRST_MEMBERS, person_key};
 pub use outbox::{ConnId, Frame, Outbox, OutboxReader, Outboxes, Queued, encode};
 
 use crate::backplane::{Backplane, PresenceMap, Remote};
@@ -102,6 +104,28 @@ pub enum HubError {
     TooManyRooms,
     #[error("there is no one called {0:?} here")]
     NoOne(String),
+    #[error("create makes private rooms, named ~name; join opens public and direct rooms")]
+    NotPrivate,
+    #[error("private rooms are for accounts: sign in to make one")]
+    NeedsAccount,
+    #[error("the room name {0:?} is taken")]
+    Taken(String),
+    #[error("{0:?} has no account: only accounts can be in private rooms")]
+    NotAnAccount(String),
+    #[error("only the room's owner or an admin may do that")]
+    NotOwner,
+    #[error("{0:?} is already in {1:?}")]
+    AlreadyIn(String, String),
+    #[error("{0:?} is not in {1:?}")]
+    NotIn(String, String),
+    #[error("a direct room keeps the members its name lists; open another for other people")]
+    FixedMembers,
+    #[error("anyone may join a public room: there is no one to add or remove")]
+    PublicRoom,
+    #[error(
+        "a new room takes at most {MAX_FIRST_MEMBERS} members at once; invite the others after"
+    )]
+    TooManyMembers,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -121,7 +145,15 @@ impl HubError {
             HubError::NotJoined(_) => ErrorCode::NotJoined,
             HubError::TooManyJoined => ErrorCode::Forbidden,
             HubError::TooManyRooms => ErrorCode::Forbidden,
-            HubError::NoOne(_) => ErrorCode::NotFound,
+            HubError::NoOne(_) | HubError::NotIn(..) => ErrorCode::NotFound,
+            HubError::Taken(_) => ErrorCode::BadName,
+            HubError::NeedsAccount | HubError::NotOwner => ErrorCode::Forbidden,
+            HubError::NotPrivate
+            | HubError::NotAnAccount(_)
+            | HubError::AlreadyIn(..)
+            | HubError::FixedMembers
+            | HubError::PublicRoom
+            | HubError::TooManyMembers => ErrorCode::BadRequest,
             HubError::Store(_) => ErrorCode::Unavailable,
         }
     }
@@ -204,24 +236,6 @@ impl Hub {
         self.backplane.ping().await
     }
 
-    /// Checks that an actor may enter a room (DM rooms: only their members).
-    pub fn check_access(&self, actor: &Actor, room: &str) -> Result<(), HubError> {
-        match protocol::parse_room(room)? {
-            RoomKind::Public => Ok(()),
-            // Until membership is stored, a private room is no one's.
-            RoomKind::Private => Err(HubError::NoRoom(room.to_string())),
-            RoomKind::Direct(names) => {
-                if !names.contains(&actor.name.as_str()) {
-                    Err(HubError::NotMember)
-                } else if !actor.can_dm() {
-                    Err(HubError::GuestDm)
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     /// Closes, on every node, the connections whose identity rests on
     /// `key` (see [`Outboxes::bind`]); returns how many were here.
     pub fn end_connections(&self, key: &str, why: protocol::Ended) -> usize {
@@ -255,7 +269,7 @@ impl Hub {
     /// its maker, so that an empty one made by a guest can expire.
     pub async fn open_room(&self, caller: Caller<'_>, room_name: &str) -> Result<(), HubError> {
         let kind = protocol::parse_room(room_name)?;
-        self.check_access(caller.actor, room_name)?;
+        self.check_access(caller.actor, room_name).await?;
         if self.existing_room(room_name).is_some() || self.store.room_exists(room_name).await? {
             return Ok(());
         }
@@ -310,7 +324,7 @@ impl Hub {
         room_name: &str,
         resume: Option<i64>,
     ) -> Result<(), HubError> {
-        self.check_access(actor, room_name)?;
+        self.check_access(actor, room_name).await?;
         if self.existing_room(room_name).is_none() {
             // A room someone is in here is known to the store already.
             self.store.create_room(room_name).await?;
@@ -456,9 +470,10 @@ impl Hub {
         protocol::validate_nonce(post.nonce.as_deref())?;
         let body = protocol::clean_body(&post.body)?.to_string();
         if let Via::Straight = via {
+            // Access is checked on the way: a connection's was when it joined
+            // (and leaving a room takes its connections out of it).
             self.open_room(caller, &post.room).await?;
         }
-        self.check_access(caller.actor, &post.room)?;
         admission::take_send(
             &self.admission,
             self.backplane.as_ref(),
@@ -561,20 +576,11 @@ impl Hub {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Page, HubError> {
-        self.check_access(actor, room_name)?;
+        self.check_access(actor, room_name).await?;
         Ok(self
             .store
             .page_before(room_name, before, limit.clamp(1, 200))
             .await?)
-    }
-
-    /// Public rooms, and the actor's DM rooms.
-    pub async fn rooms_for(&self, actor: &Actor) -> Result<Vec<String>, HubError> {
-        let mut rooms = self.store.public_rooms(100).await?;
-        if actor.can_dm() {
-            rooms.extend(self.store.dm_rooms(&actor.name, 100).await?);
-        }
-        Ok(rooms)
     }
 
     /// Flushes coalesced presence and fills sequencer gaps from the store,
@@ -638,6 +644,7 @@ impl Hub {
                 Remote::End { key, except, why } => {
                     self.outboxes.end_except(&key, except.as_deref(), why);
                 }
+                Remote::Notice(notice) => self.take_notice(notice),
             }
         }
     }

@@ -97,6 +97,15 @@ impl RoomState {
         self.users.contains_key(user)
     }
 
+    /// The connections of `user` in the room.
+    pub fn connections_of(&self, user: &str) -> Vec<ConnId> {
+        self.members
+            .values()
+            .filter(|o| &*o.user == user)
+            .map(|o| o.id)
+            .collect()
+    }
+
     /// Whether a connection is a member.
     pub fn has_member(&self, id: ConnId) -> bool {
         self.members.contains_key(&id)

@@ -8,7 +8,7 @@ use crate::backplane::loopback::Loopback;
 use crate::backplane::{Backplane, Local};
 use crate::hub::admission::People;
 use crate::limits::{LimitSettings, Limits};
-use crate::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, MemberState, ServerFrame};
 use crate::store::MemoryStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +20,15 @@ struct Everyone;
 impl People for Everyone {
     async fn is_someone(&self, name: &str) -> Result<bool, StoreError> {
         Ok(name != "nobody")
+    }
+
+    /// Everyone but `nobody` and the guests (`guest…`) has an account.
+    async fn is_account(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(name != "nobody" && !name.starts_with("guest"))
+    }
+
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(name == "admin")
     }
 }
 
@@ -77,7 +86,9 @@ impl Peer {
     }
 
     fn resuming(hub: &Arc<Hub>, name: &str, resume: BTreeMap<String, i64>) -> Self {
-        let (outbox, reader) = hub.outboxes.open(outbox::next_id(), name, 100_000);
+        let id = outbox::next_id();
+        let (outbox, reader) = hub.outboxes.open(id, name, 100_000);
+        hub.outboxes.bind(id, vec![person_key(name)]);
         Peer {
             client: Client::new(account(name), None, outbox, resume),
             reader,
@@ -566,4 +577,189 @@ async fn a_held_message_waits_for_the_gap_then_the_store() {
         vec![1, 2],
         "filled, in order"
     );
+}
+
+fn create(room: &str, members: &[&str]) -> ClientFrame {
+    ClientFrame::Create {
+        room: room.into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        topic: Some("plans".into()),
+    }
+}
+
+fn remove(room: &str, user: &str) -> ClientFrame {
+    ClientFrame::Remove {
+        room: room.into(),
+        user: user.into(),
+    }
+}
+
+fn member_changes(frames: &[ServerFrame]) -> Vec<(String, MemberState)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Member { user, state, .. } => Some((user.clone(), *state)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn listed(frames: &[ServerFrame]) -> Option<Vec<String>> {
+    frames.iter().rev().find_map(|f| match f {
+        ServerFrame::Rooms { rooms } => Some(rooms.iter().map(|r| r.room.clone()).collect()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_private_room_exists_for_its_members_only() {
+    let hub = hub();
+    let mut alice = Peer::new(&hub, "alice");
+    let mut bob = Peer::new(&hub, "bob");
+    let mut carol = Peer::new(&hub, "carol");
+    alice.say(create("~team", &["bob"])).await;
+    let seen = alice.frames();
+    assert!(matches!(&seen[..], [.., ServerFrame::Joined { room, .. }] if room == "~team"));
+    assert!(listed(&seen).is_some_and(|r| r.contains(&"~team".to_string())));
+    let told = bob.frames();
+    assert_eq!(member_changes(&told), [("bob".into(), MemberState::Added)]);
+    assert!(listed(&told).is_some_and(|r| r.contains(&"~team".to_string())));
+    assert!(listed(&carol.frames()).is_none(), "carol is told nothing");
+
+    alice.send("~team", "secret", Some("s1")).await;
+    bob.join("~team").await;
+    assert!(bob.frames().iter().any(|f| carries(f, "secret")));
+
+    // To carol, it answers as a room that does not exist, on every request.
+    let nowhere = |e: Option<(ErrorCode, Option<String>, Option<String>)>| {
+        assert_eq!(
+            e.map(|(c, _, r)| (c, r)),
+            Some((ErrorCode::NotFound, Some("~team".into())))
+        )
+    };
+    carol.join("~team").await;
+    nowhere(error_of(&carol.frames()));
+    carol
+        .say(ClientFrame::History {
+            room: "~team".into(),
+            before: None,
+            limit: None,
+        })
+        .await;
+    nowhere(error_of(&carol.frames()));
+    carol.say(remove("~team", "bob")).await;
+    nowhere(error_of(&carol.frames()));
+    carol.join("~nothing").await;
+    assert_eq!(
+        error_of(&carol.frames()).map(|(c, _, r)| (c, r)),
+        Some((ErrorCode::NotFound, Some("~nothing".into())))
+    );
+    // Join never makes a private room.
+    assert!(hub.store.room_meta("~nothing").await.unwrap().is_none());
+    // The name is taken.
+    carol.say(create("~team", &[])).await;
+    assert_eq!(
+        error_of(&carol.frames()).map(|e| e.0),
+        Some(ErrorCode::BadName)
+    );
+}
+
+#[tokio::test]
+async fn removal_takes_effect_at_once_and_follows_the_rules() {
+    let hub = hub();
+    let mut alice = Peer::new(&hub, "alice");
+    let mut bob = Peer::new(&hub, "bob");
+    let mut dan = Peer::new(&hub, "dan");
+    let mut admin = Peer::new(&hub, "admin");
+    alice.say(create("~team", &["bob", "dan", "admin"])).await;
+    bob.join("~team").await;
+    dan.join("~team").await;
+    for p in [&mut alice, &mut bob, &mut dan] {
+        p.frames();
+    }
+    // A member who is not the owner removes only themself.
+    bob.say(remove("~team", "dan")).await;
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::Forbidden)
+    );
+    // Guests and unknown names are not invited.
+    for (who, code) in [
+        ("guest-1", ErrorCode::BadRequest),
+        ("nobody", ErrorCode::NotFound),
+    ] {
+        alice
+            .say(ClientFrame::Invite {
+                room: "~team".into(),
+                user: who.into(),
+            })
+            .await;
+        assert_eq!(error_of(&alice.frames()).map(|e| e.0), Some(code), "{who}");
+    }
+
+    alice.say(remove("~team", "bob")).await;
+    let told = bob.frames();
+    assert_eq!(
+        member_changes(&told),
+        [("bob".into(), MemberState::Removed)]
+    );
+    assert!(listed(&told).is_some_and(|r| !r.contains(&"~team".to_string())));
+    alice.send("~team", "after", Some("a1")).await;
+    dan.until(|f| carries(f, "after")).await;
+    assert!(!bob.frames().iter().any(|f| carries(f, "after")));
+    bob.send("~team", "still here?", Some("b1")).await;
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::NotJoined)
+    );
+    bob.join("~team").await;
+    assert_eq!(
+        error_of(&bob.frames()).map(|e| e.0),
+        Some(ErrorCode::NotFound)
+    );
+
+    // An admin removes anyone; anyone leaves.
+    admin.say(remove("~team", "dan")).await;
+    assert_eq!(error_of(&admin.frames()), None);
+    assert_eq!(
+        member_changes(&dan.frames()),
+        [("dan".into(), MemberState::Removed)]
+    );
+    alice.say(remove("~team", "alice")).await;
+    assert_eq!(error_of(&alice.frames()), None);
+    assert_eq!(hub.store.room_members("~team").await.unwrap(), ["admin"]);
+}
+
+#[tokio::test]
+async fn a_removal_on_one_node_takes_the_room_away_on_the_other() {
+    let (a, b, _nodes) = two_nodes();
+    let mut alice = Peer::new(&a, "alice");
+    let mut bob = Peer::new(&b, "bob");
+    alice.say(create("~ops", &["bob"])).await;
+    bob.until(|f| matches!(f, ServerFrame::Member { .. })).await;
+    bob.join("~ops").await;
+    alice.send("~ops", "before", Some("n1")).await;
+    bob.until(|f| carries(f, "before")).await;
+    alice.say(remove("~ops", "bob")).await;
+    let told = bob
+        .until(|f| {
+            matches!(
+                f,
+                ServerFrame::Member {
+                    state: MemberState::Removed,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert_eq!(
+        member_changes(&told),
+        [("bob".into(), MemberState::Removed)]
+    );
+    // The eviction travels with the notice, ahead of the next message.
+    alice.send("~ops", "after", Some("n2")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = bob.frames();
+    assert!(!later.iter().any(|f| carries(f, "after")), "{later:?}");
+    assert!(member_changes(&later).is_empty(), "told once: {later:?}");
 }

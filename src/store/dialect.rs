@@ -13,6 +13,18 @@ pub trait Dialect: Database {
     /// not know (its default is byte order).
     const PUBLIC_ROOMS: &'static str;
 
+    /// Whether `$1` is a member of a direct room, without case (`lower` is
+    /// the database's: SQLite's folds ASCII only). Member names hold no
+    /// ':', so ":name:" within the room's name and a ':' is exact.
+    const HAS_DMS: &'static str;
+
+    /// The direct rooms `$1` belongs to (spelled so), most recently active
+    /// first; `$2` is the limit.
+    const DM_ROOMS: &'static str;
+
+    /// The topics of the rooms named in `$1`, a JSON array, that have one.
+    const ROOM_TOPICS: &'static str;
+
     /// Deletes the guests' rooms made before `$1` that never had a message,
     /// except those named in `$2`, a JSON array: the two databases spell
     /// "the elements of a JSON array" differently.

@@ -7,20 +7,6 @@ use super::{Account, GuestClaim, GuestName, StoreError, TokenInfo, now_ms};
 use crate::names::{KEY_VERSION, name_key};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-/// Whether `$1` is a member of a direct-message room, without case.
-/// Member names hold no ':', so a prefix "dm:<name>:" or a suffix
-/// ":<name>" is exact. `lower` is the database's: SQLite's folds ASCII only.
-const HAS_DMS: &str = "SELECT EXISTS (SELECT 1 FROM rooms WHERE name LIKE 'dm:%' AND \
-     (lower(substr(name, 1, length($1) + 4)) = 'dm:' || lower($1) || ':' \
-      OR lower(substr(name, length(name) - length($1))) = ':' || lower($1)))";
-
-/// The direct-message rooms `$1` belongs to (spelled so), most recently
-/// active first; `$2` is the limit.
-const DM_ROOMS: &str = "SELECT name FROM rooms WHERE name LIKE 'dm:%' AND \
-     (substr(name, 1, length($1) + 4) = 'dm:' || $1 || ':' \
-      OR substr(name, length(name) - length($1)) = ':' || $1) \
-     ORDER BY active_ms DESC LIMIT $2";
-
 const INSERT_ACCOUNT: &str = "INSERT INTO accounts (name, name_key, password_hash, created_ms) \
      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
 
@@ -28,8 +14,8 @@ const INSERT_ACCOUNT: &str = "INSERT INTO accounts (name, name_key, password_has
 /// pool on PostgreSQL; on SQLite a read-only pool and the one connection
 /// for rare writes).
 pub struct Directory<DB: Dialect> {
-    read: Pool<DB>,
-    write: Pool<DB>,
+    pub(super) read: Pool<DB>,
+    pub(super) write: Pool<DB>,
 }
 
 impl<DB: Dialect> Directory<DB> {
@@ -122,11 +108,11 @@ where
 
     /// See [`Store::public_room_count`](super::Store::public_room_count).
     pub async fn public_room_count(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%'")
-                .fetch_one(&self.read)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%'",
         )
+        .fetch_one(&self.read)
+        .await?)
     }
 
     /// See [`Store::expire_empty_rooms`](super::Store::expire_empty_rooms).
@@ -165,7 +151,7 @@ where
 
     /// See [`Store::dm_rooms`](super::Store::dm_rooms).
     pub async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(DM_ROOMS)
+        Ok(sqlx::query_scalar(DB::DM_ROOMS)
             .bind(user)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.read)
@@ -427,7 +413,7 @@ where
     let last_name = row.name.unwrap_or_else(|| key.to_string());
     let mut has_dms = false;
     for n in [name, last_name.as_str()] {
-        has_dms = sqlx::query_scalar(HAS_DMS)
+        has_dms = sqlx::query_scalar(DB::HAS_DMS)
             .bind(n)
             .fetch_one(&mut *conn)
             .await?;

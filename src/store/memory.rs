@@ -14,13 +14,13 @@
 //! ```
 
 use super::{
-    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError,
-    TokenInfo, format_ts, now_ms,
+    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, RoomMeta, Store,
+    StoreError, TokenInfo, format_ts, now_ms,
 };
 use crate::names::name_key;
-use crate::protocol::Message;
+use crate::protocol::{Message, RoomKind, parse_room};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
@@ -43,6 +43,8 @@ struct State {
     /// By name key.
     guests: HashMap<String, Guest>,
     settings: HashMap<String, String>,
+    /// Accounts made admins by a test.
+    admins: BTreeSet<String>,
 }
 
 struct Room {
@@ -50,6 +52,10 @@ struct Room {
     created_ms: i64,
     active_ms: i64,
     by_guest: bool,
+    creator: Option<String>,
+    topic: String,
+    /// A private room's members.
+    members: BTreeSet<String>,
 }
 
 struct StoredAccount {
@@ -80,12 +86,19 @@ impl Room {
             created_ms: now,
             active_ms: now,
             by_guest,
+            creator: None,
+            topic: String::new(),
+            members: BTreeSet::new(),
         }
     }
 
     fn last_id(&self) -> i64 {
         self.messages.last().map_or(0, |m| m.id)
     }
+}
+
+fn is_public(room: &str) -> bool {
+    matches!(parse_room(room), Ok(RoomKind::Public))
 }
 
 impl MemoryStore {
@@ -108,6 +121,11 @@ impl MemoryStore {
     /// receiver, as a batch that did not commit).
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes an account an admin (roles have no other way in here).
+    pub fn make_admin(&self, name: &str) {
+        self.lock().admins.insert(name.to_string());
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -203,8 +221,7 @@ impl State {
             let n = n.to_ascii_lowercase();
             self.rooms.keys().any(|r| {
                 let r = r.to_ascii_lowercase();
-                r.starts_with("dm:")
-                    && (r.starts_with(&format!("dm:{n}:")) || r.ends_with(&format!(":{n}")))
+                r.starts_with("dm:") && r[3..].split(':').any(|m| m == n)
             })
         })
     }
@@ -287,19 +304,21 @@ impl Store for MemoryStore {
     async fn create_room_by(
         &self,
         room: &str,
-        _creator: &str,
+        creator: &str,
         guest: bool,
     ) -> Result<(), StoreError> {
         let mut s = self.up()?;
-        s.rooms
-            .entry(room.to_string())
-            .or_insert_with(|| Room::new(now_ms(), guest));
+        s.rooms.entry(room.to_string()).or_insert_with(|| {
+            let mut r = Room::new(now_ms(), guest);
+            r.creator = Some(creator.to_string());
+            r
+        });
         Ok(())
     }
 
     async fn public_room_count(&self) -> Result<i64, StoreError> {
         let s = self.up()?;
-        Ok(s.rooms.keys().filter(|r| !r.starts_with("dm:")).count() as i64)
+        Ok(s.rooms.keys().filter(|r| is_public(r)).count() as i64)
     }
 
     async fn expire_empty_rooms(&self, before_ms: i64, keep: &[String]) -> Result<u64, StoreError> {
@@ -320,11 +339,8 @@ impl Store for MemoryStore {
 
     async fn public_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         let s = self.up()?;
-        let mut rooms: Vec<(&String, &Room)> = s
-            .rooms
-            .iter()
-            .filter(|(name, _)| !name.starts_with("dm:"))
-            .collect();
+        let mut rooms: Vec<(&String, &Room)> =
+            s.rooms.iter().filter(|(name, _)| is_public(name)).collect();
         // As the SQL orders them: with messages first, then the most
         // recently active, then by name (the map's byte order; stable sort).
         rooms.sort_by_key(|(_, r)| (r.messages.is_empty(), std::cmp::Reverse(r.active_ms)));
@@ -337,13 +353,10 @@ impl Store for MemoryStore {
 
     async fn dm_rooms(&self, user: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let s = self.up()?;
-        let (prefix, suffix) = (format!("dm:{user}:"), format!(":{user}"));
         let mut rooms: Vec<(&String, &Room)> = s
             .rooms
             .iter()
-            .filter(|(n, _)| {
-                n.starts_with(&prefix) || (n.starts_with("dm:") && n.ends_with(&suffix))
-            })
+            .filter(|(n, _)| n.starts_with("dm:") && n[3..].split(':').any(|m| m == user))
             .collect();
         rooms.sort_by_key(|(_, r)| std::cmp::Reverse(r.active_ms));
         Ok(rooms
@@ -515,6 +528,104 @@ impl Store for MemoryStore {
             .entry(name.to_string())
             .or_insert_with(|| fresh.to_string())
             .clone())
+    }
+
+    async fn create_private_room(
+        &self,
+        room: &str,
+        owner: &str,
+        topic: &str,
+        members: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut s = self.up()?;
+        if s.rooms.contains_key(room) {
+            return Ok(false);
+        }
+        let mut r = Room::new(now_ms(), false);
+        r.creator = Some(owner.to_string());
+        r.topic = topic.to_string();
+        r.members = std::iter::once(owner.to_string())
+            .chain(members.iter().cloned())
+            .collect();
+        s.rooms.insert(room.to_string(), r);
+        Ok(true)
+    }
+
+    async fn room_meta(&self, room: &str) -> Result<Option<RoomMeta>, StoreError> {
+        Ok(self.up()?.rooms.get(room).map(|r| RoomMeta {
+            owner: r.creator.clone().filter(|_| !r.by_guest),
+            topic: r.topic.clone(),
+        }))
+    }
+
+    async fn set_topic(&self, room: &str, topic: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .rooms
+            .get_mut(room)
+            .map(|r| r.topic = topic.to_string())
+            .is_some())
+    }
+
+    async fn room_topics(&self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let s = self.up()?;
+        Ok(rooms
+            .iter()
+            .filter_map(|n| Some((n.clone(), s.rooms.get(n)?.topic.clone())))
+            .filter(|(_, t)| !t.is_empty())
+            .collect())
+    }
+
+    async fn is_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.members.contains(name)))
+    }
+
+    async fn add_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .rooms
+            .get_mut(room)
+            .is_some_and(|r| r.members.insert(name.to_string())))
+    }
+
+    async fn remove_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .rooms
+            .get_mut(room)
+            .is_some_and(|r| r.members.remove(name)))
+    }
+
+    async fn room_members(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .up()?
+            .rooms
+            .get(room)
+            .map(|r| r.members.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let s = self.up()?;
+        let mut rooms: Vec<(&String, &Room)> = s
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.members.contains(name))
+            .collect();
+        rooms.sort_by_key(|(_, r)| std::cmp::Reverse(r.active_ms));
+        Ok(rooms
+            .into_iter()
+            .take(limit)
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.up()?.admins.contains(name))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@
 mod dialect;
 mod directory;
 mod history;
+mod members;
 #[cfg(test)]
 mod memory;
 mod plan;
@@ -87,6 +88,15 @@ pub struct GuestName {
     /// Whether the name (as last used, or as asked) is a member of a
     /// direct-message room: such a name never passes to another holder.
     pub has_dms: bool,
+}
+
+/// What the directory keeps of a room besides its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomMeta {
+    /// The account that made it (a private room's owner); none for the
+    /// seeded rooms and those guests made.
+    pub owner: Option<String>,
+    pub topic: String,
 }
 
 /// What a claim on a guest name came to.
@@ -266,6 +276,46 @@ pub trait Store: Send + Sync + 'static {
     /// value, or `fresh`, stored as its value when it has none. Nodes
     /// starting together all read the value of the first to store one.
     async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
+
+    // --- Private rooms, members and topics ---
+
+    /// Makes a private room with its owner and first members, at once;
+    /// `false` (and nothing made) when the name is taken.
+    async fn create_private_room(
+        &self,
+        room: &str,
+        owner: &str,
+        topic: &str,
+        members: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// A room's owner and topic; `None` when there is no such room.
+    async fn room_meta(&self, room: &str) -> Result<Option<RoomMeta>, StoreError>;
+
+    /// Sets a room's topic; `false` when there is no such room.
+    async fn set_topic(&self, room: &str, topic: &str) -> Result<bool, StoreError>;
+
+    /// The topics of those of `rooms` that have one.
+    async fn room_topics(&self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Whether `name` (spelled so) is a member of the private room.
+    async fn is_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Adds a member to an existing private room; `false` when they were
+    /// one already, or the room does not exist.
+    async fn add_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Takes a member out of a private room; `false` when they were not one.
+    async fn remove_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// A private room's members, by name.
+    async fn room_members(&self, room: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The private rooms `name` is a member of, most recently active first.
+    async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Whether `name` (spelled so) is an admin's account, not banned.
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -12,7 +12,8 @@ use super::directory::Directory;
 use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
-    Account, GuestClaim, GuestName, NewMessage, Page, PendingAppend, Store, StoreError, TokenInfo,
+    Account, GuestClaim, GuestName, NewMessage, Page, PendingAppend, RoomMeta, Store, StoreError,
+    TokenInfo,
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
@@ -193,6 +194,54 @@ where
 
     async fn setting_or(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
         self.directory.setting_or(name, fresh).await
+    }
+
+    async fn create_private_room(
+        &self,
+        room: &str,
+        owner: &str,
+        topic: &str,
+        members: &[String],
+    ) -> Result<bool, StoreError> {
+        self.directory
+            .create_private_room(room, owner, topic, members)
+            .await
+    }
+
+    async fn room_meta(&self, room: &str) -> Result<Option<RoomMeta>, StoreError> {
+        self.directory.room_meta(room).await
+    }
+
+    async fn set_topic(&self, room: &str, topic: &str) -> Result<bool, StoreError> {
+        self.directory.set_topic(room, topic).await
+    }
+
+    async fn room_topics(&self, rooms: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        self.directory.room_topics(rooms).await
+    }
+
+    async fn is_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        self.directory.is_room_member(room, name).await
+    }
+
+    async fn add_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        self.directory.add_room_member(room, name).await
+    }
+
+    async fn remove_room_member(&self, room: &str, name: &str) -> Result<bool, StoreError> {
+        self.directory.remove_room_member(room, name).await
+    }
+
+    async fn room_members(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        self.directory.room_members(room).await
+    }
+
+    async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.directory.private_rooms(name, limit).await
+    }
+
+    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
+        self.directory.is_admin(name).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -87,8 +87,16 @@ impl SqliteStore {
 
 #[async_trait]
 impl Dialect for Sqlite {
-    const PUBLIC_ROOMS: &'static str = "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' \
+    const PUBLIC_ROOMS: &'static str = "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%' \
          ORDER BY last_id > 0 DESC, active_ms DESC, name LIMIT $1";
+
+    const HAS_DMS: &'static str = "SELECT EXISTS (SELECT 1 FROM rooms WHERE name LIKE 'dm:%' \
+         AND instr(lower(name) || ':', ':' || lower($1) || ':') > 0)";
+
+    const DM_ROOMS: &'static str = "SELECT name FROM rooms WHERE name LIKE 'dm:%' \
+         AND instr(name || ':', ':' || $1 || ':') > 0 ORDER BY active_ms DESC LIMIT $2";
+
+    const ROOM_TOPICS: &'static str = "SELECT name, topic FROM rooms WHERE topic <> '' AND name IN (SELECT value FROM json_each($1))";
 
     const EXPIRE_EMPTY_ROOMS: &'static str = "DELETE FROM rooms WHERE by_guest AND last_id = 0 AND created_ms < $1 \
          AND name NOT IN (SELECT value FROM json_each($2))";

@@ -290,10 +290,88 @@ async fn keeps_the_directory(store: &dyn Store) {
     store.ping().await.unwrap();
 }
 
+/// Private rooms: made once with their members, who are added and
+/// removed; topics; group conversations found by each of their members.
+async fn keeps_members(store: &dyn Store) {
+    let members = vec!["bob".to_string(), "cat".to_string()];
+    assert!(
+        store
+            .create_private_room("~x", "ann", "plans", &members)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_private_room("~x", "zed", "", &[])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.room_members("~x").await.unwrap(),
+        ["ann", "bob", "cat"]
+    );
+    let meta = store.room_meta("~x").await.unwrap().expect("the room");
+    assert_eq!(
+        (meta.owner.as_deref(), meta.topic.as_str()),
+        (Some("ann"), "plans")
+    );
+    assert!(store.room_meta("~none").await.unwrap().is_none());
+    assert!(store.is_room_member("~x", "bob").await.unwrap());
+    assert!(!store.is_room_member("~x", "Bob").await.unwrap());
+    assert!(!store.is_room_member("~x", "zed").await.unwrap());
+    assert!(store.add_room_member("~x", "zed").await.unwrap());
+    assert!(!store.add_room_member("~x", "zed").await.unwrap());
+    assert!(!store.add_room_member("~none", "zed").await.unwrap());
+    assert!(store.remove_room_member("~x", "bob").await.unwrap());
+    assert!(!store.remove_room_member("~x", "bob").await.unwrap());
+    assert_eq!(store.private_rooms("zed", 10).await.unwrap(), ["~x"]);
+    assert!(store.private_rooms("bob", 10).await.unwrap().is_empty());
+    // Private rooms are not public ones.
+    assert!(
+        !store
+            .public_rooms(100)
+            .await
+            .unwrap()
+            .contains(&"~x".to_string())
+    );
+    let before = store.public_room_count().await.unwrap();
+    store.create_room("pub").await.unwrap();
+    assert_eq!(store.public_room_count().await.unwrap(), before + 1);
+
+    assert!(store.set_topic("~x", "new plans").await.unwrap());
+    assert!(!store.set_topic("~none", "x").await.unwrap());
+    let topics = store
+        .room_topics(&["~x".into(), "pub".into(), "~none".into()])
+        .await
+        .unwrap();
+    assert_eq!(topics, [("~x".to_string(), "new plans".to_string())]);
+    assert!(store.room_topics(&[]).await.unwrap().is_empty());
+
+    store.create_room("dm:al_x:bo:cy").await.unwrap();
+    for member in ["al_x", "bo", "cy"] {
+        assert!(
+            store
+                .dm_rooms(member, 10)
+                .await
+                .unwrap()
+                .contains(&"dm:al_x:bo:cy".to_string()),
+            "{member}"
+        );
+    }
+    // `_` is no wildcard, and a name within another is not it.
+    for stranger in ["alx", "al", "b", "o:cy"] {
+        assert!(
+            store.dm_rooms(stranger, 10).await.unwrap().is_empty(),
+            "{stranger}"
+        );
+    }
+}
+
 async fn behaves_like_a_store(store: &dyn Store) {
     keeps_the_log(store).await;
     keeps_rooms(store).await;
     keeps_the_directory(store).await;
+    keeps_members(store).await;
 }
 
 #[tokio::test]

@@ -22,7 +22,12 @@ pub use crate::protocol::{SnapProblem, Snapshot};
 pub async fn room_snapshot(room: String) -> Result<Snapshot, ServerFnError> {
     let app = use_context::<crate::http::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the page has no server state"))?;
-    Ok(crate::http::preload::read(&app, &room).await)
+    let parts = use_context::<axum::http::request::Parts>();
+    let session = parts
+        .as_ref()
+        .and_then(|p| p.extensions.get::<tower_sessions::Session>());
+    let viewer = crate::http::preload::viewer(&app, session).await;
+    Ok(crate::http::preload::read(&app, viewer.as_ref(), &room).await)
 }
 
 /// The snapshot this page was rendered with, when it is of `room`.

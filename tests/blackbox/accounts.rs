@@ -5,92 +5,6 @@
 use crate::common::*;
 use serde_json::{Value, json};
 
-/// A browser-like visitor: keeps the session and guest cookies between
-/// requests (a visitor's form token is bound to the guest cookie).
-struct Visitor<'a> {
-    server: &'a Server,
-    cookie: Option<String>,
-    guest: Option<String>,
-}
-
-impl<'a> Visitor<'a> {
-    fn new(server: &'a Server) -> Self {
-        Visitor {
-            server,
-            cookie: None,
-            guest: None,
-        }
-    }
-
-    fn keep_cookie(&mut self, res: &reqwest::Response) {
-        for v in res.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap_or("");
-            if let Some(pair) = v.split(';').next() {
-                if pair.starts_with("causerie_session=") {
-                    self.cookie = Some(pair.to_string());
-                } else if pair.starts_with("causerie_guest=") {
-                    self.guest = Some(pair.to_string());
-                }
-            }
-        }
-    }
-
-    /// Calls a server function with a form body; (status, body text).
-    async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let mut req = self
-            .server
-            .http()
-            .post(self.server.url(&format!("/_sfn/{endpoint}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(serde_urlencoded(form));
-        let cookies = self.cookies();
-        if !cookies.is_empty() {
-            req = req.header("cookie", cookies);
-        }
-        let res = req.send().await.expect("server function call");
-        self.keep_cookie(&res);
-        let status = res.status().as_u16();
-        (status, res.text().await.unwrap_or_default())
-    }
-
-    fn cookies(&self) -> String {
-        [&self.guest, &self.cookie]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn csrf(&mut self) -> String {
-        let (status, body) = self.call("whoami", &[]).await;
-        assert_eq!(status, 200, "whoami: {body}");
-        let me: Value = serde_json::from_str(&body).expect("whoami JSON");
-        me["csrf"].as_str().expect("csrf").to_string()
-    }
-
-    async fn whoami(&mut self) -> Value {
-        let (_, body) = self.call("whoami", &[]).await;
-        serde_json::from_str(&body).expect("whoami JSON")
-    }
-
-    async fn ws(&self) -> Client {
-        let cookie = self.cookies();
-        self.server
-            .ws_connect_with(&[("Cookie", cookie.as_str())])
-            .await
-            .expect("websocket")
-    }
-}
-
-fn serde_urlencoded(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn register_sign_in_chat_and_sign_out() {
     let s = Server::start().await;
@@ -337,32 +251,6 @@ async fn connections_per_address_are_capped() {
         s.ws_connect(None).await.is_ok(),
         "a slot frees when one closes"
     );
-}
-
-/// Registers `name` and signs the visitor in.
-async fn register(v: &mut Visitor<'_>, name: &str, password: &str) {
-    let csrf = v.csrf().await;
-    let (status, body) = v
-        .call(
-            "register",
-            &[("name", name), ("password", password), ("csrf", &csrf)],
-        )
-        .await;
-    assert!(status < 400, "register {name}: {status} {body}");
-}
-
-/// Signs a fresh visitor in as `name`.
-async fn sign_in<'a>(s: &'a Server, name: &str, password: &str) -> Visitor<'a> {
-    let mut v = Visitor::new(s);
-    let csrf = v.csrf().await;
-    let (status, body) = v
-        .call(
-            "login",
-            &[("name", name), ("password", password), ("csrf", &csrf)],
-        )
-        .await;
-    assert!(status < 400, "login {name}: {status} {body}");
-    v
 }
 
 /// A socket opened with the visitor's session, in `general`.

@@ -495,6 +495,20 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `GET path` with a session cookie: (status, JSON body or null).
+    pub async fn get_json_with_cookie(&self, path: &str, cookie: &str) -> (u16, Value) {
+        let r = self
+            .http()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// The messages of a room over HTTP (`GET /api/rooms/{room}/messages`).
     pub async fn api_messages(&self, room: &str, query: &str) -> Value {
         let (st, v) = self
@@ -835,7 +849,8 @@ pub fn typ(v: &Value) -> &str {
 
 /// Frames a test usually does not care about when waiting for an answer.
 pub fn is_noise(v: &Value) -> bool {
-    matches!(typ(v), "presence" | "typing")
+    // `rooms` follows every `welcome` (version 1.1).
+    matches!(typ(v), "presence" | "typing" | "rooms")
 }
 
 impl Client {
@@ -1377,4 +1392,170 @@ pub fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Browser sessions
+// ---------------------------------------------------------------------------
+
+/// A browser-like visitor: keeps the session and guest cookies between
+/// requests (a visitor's form token is bound to the guest cookie).
+pub struct Visitor<'a> {
+    server: &'a Server,
+    /// `causerie_session=...`, once the server has set it.
+    pub cookie: Option<String>,
+    /// `causerie_guest=...`, once the server has set it.
+    pub guest: Option<String>,
+}
+
+impl<'a> Visitor<'a> {
+    pub fn new(server: &'a Server) -> Self {
+        Visitor {
+            server,
+            cookie: None,
+            guest: None,
+        }
+    }
+
+    pub fn keep_cookie(&mut self, res: &reqwest::Response) {
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap_or("");
+            if let Some(pair) = v.split(';').next() {
+                if pair.starts_with("causerie_session=") {
+                    self.cookie = Some(pair.to_string());
+                } else if pair.starts_with("causerie_guest=") {
+                    self.guest = Some(pair.to_string());
+                }
+            }
+        }
+    }
+
+    /// Calls a server function with a form body; (status, body text).
+    pub async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut req = self
+            .server
+            .http()
+            .post(self.server.url(&format!("/_sfn/{endpoint}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(serde_urlencoded(form));
+        let cookies = self.cookies();
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies);
+        }
+        let res = req.send().await.expect("server function call");
+        self.keep_cookie(&res);
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
+    pub fn cookies(&self) -> String {
+        [&self.guest, &self.cookie]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn csrf(&mut self) -> String {
+        let (status, body) = self.call("whoami", &[]).await;
+        assert_eq!(status, 200, "whoami: {body}");
+        let me: Value = serde_json::from_str(&body).expect("whoami JSON");
+        me["csrf"].as_str().expect("csrf").to_string()
+    }
+
+    pub async fn whoami(&mut self) -> Value {
+        let (_, body) = self.call("whoami", &[]).await;
+        serde_json::from_str(&body).expect("whoami JSON")
+    }
+
+    pub async fn ws(&self) -> Client {
+        let cookie = self.cookies();
+        self.server
+            .ws_connect_with(&[("Cookie", cookie.as_str())])
+            .await
+            .expect("websocket")
+    }
+}
+
+pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Registers `name` and signs the visitor in.
+pub async fn register(v: &mut Visitor<'_>, name: &str, password: &str) {
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call(
+            "register",
+            &[("name", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status < 400, "register {name}: {status} {body}");
+}
+
+/// Signs a fresh visitor in as `name`.
+pub async fn sign_in<'a>(s: &'a Server, name: &str, password: &str) -> Visitor<'a> {
+    let mut v = Visitor::new(s);
+    let csrf = v.csrf().await;
+    let (status, body) = v
+        .call(
+            "login",
+            &[("name", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(status < 400, "login {name}: {status} {body}");
+    v
+}
+
+// ---------------------------------------------------------------------------
+// The command line
+// ---------------------------------------------------------------------------
+
+/// What a `causerie` subcommand printed, and how it ended.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Asserts that the command succeeded.
+    pub fn expect_ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "the command failed: {self:?}");
+        self
+    }
+}
+
+/// Runs `causerie ARGS` against a server's database (the settings a
+/// server reads), with `stdin` as its standard input.
+pub fn cli(s: &Server, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_causerie"))
+        .args(args)
+        .current_dir(s.dir.path())
+        .env("DATABASE_URL", &s.database_url)
+        .env("NO_COLOR", "1")
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run causerie");
+    if let Some(mut input) = child.stdin.take() {
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("causerie output");
+    CliOutput {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use causerie::protocol::{
     ClientFrame, Invalid, MAX_BODY_CHARS, MAX_NAME_CHARS, MAX_NONCE_LEN, MAX_ROOM_CHARS, RoomKind,
-    clean_body, dm_room, parse_room, validate_name, validate_nonce,
+    clean_body, dm_room, group_room, parse_room, validate_name, validate_nonce,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -290,10 +290,15 @@ fn name_ok(s: &str) -> bool {
 fn room_model(s: &str) -> Option<RoomKind<'_>> {
     if let Some(rest) = s.strip_prefix("dm:") {
         let parts: Vec<&str> = rest.split(':').collect();
-        return match parts[..] {
-            [a, b] if name_ok(a) && name_ok(b) && a < b => Some(RoomKind::Direct(a, b)),
-            _ => None,
-        };
+        let ok = (2..=8).contains(&parts.len())
+            && parts.iter().all(|p| name_ok(p))
+            && parts.windows(2).all(|w| w[0] < w[1]);
+        return ok.then_some(RoomKind::Direct(parts));
+    }
+    if let Some(rest) = s.strip_prefix('~') {
+        return room_model(rest)
+            .filter(|k| *k == RoomKind::Public)
+            .map(|_| RoomKind::Private);
     }
     let public = (1..=MAX_ROOM_CHARS).contains(&s.len())
         && s.bytes()
@@ -435,17 +440,25 @@ proptest! {
         "[a-z0-9_-]{0,66}",
         tricky_string(70).prop_map(|s| format!("dm:{s}")),
         (valid_name(), valid_name()).prop_map(|(a, b)| format!("dm:{a}:{b}")),
+        proptest::collection::vec(valid_name(), 1..10).prop_map(|n| format!("dm:{}", n.join(":"))),
+        "~[a-z0-9_~-]{0,66}",
         (valid_name(), tricky_string(8), valid_name()).prop_map(|(a, m, b)| format!("dm:{a}{m}:{b}")),
         any::<String>(),
     ]) {
         let got = parse_room(&s);
         prop_assert_eq!(got.clone().ok(), room_model(&s), "{:?}", s);
         match got {
-            Ok(RoomKind::Direct(a, b)) => {
-                prop_assert_eq!(dm_room(a, b), s.clone());
-                prop_assert_eq!(dm_room(b, a), s.clone());
+            Ok(RoomKind::Direct(names)) => {
+                let mut reversed = names.clone();
+                reversed.reverse();
+                prop_assert_eq!(group_room(names.iter().copied()), Some(s.clone()));
+                prop_assert_eq!(group_room(reversed), Some(s.clone()));
+                if let [a, b] = names[..] {
+                    prop_assert_eq!(dm_room(b, a), s.clone());
+                }
             }
             Ok(RoomKind::Public) => prop_assert!(!s.contains(':')),
+            Ok(RoomKind::Private) => prop_assert!(s.starts_with('~') && !s.contains(':')),
             Err(e) => prop_assert_eq!(e, Invalid::Room),
         }
     }
@@ -462,7 +475,7 @@ proptest! {
             prop_assert!(parse_room(&dm).is_err(), "{}", dm);
         } else {
             let (x, y) = if a < b { (a.as_str(), b.as_str()) } else { (b.as_str(), a.as_str()) };
-            prop_assert_eq!(parse_room(&dm), Ok(RoomKind::Direct(x, y)));
+            prop_assert_eq!(parse_room(&dm), Ok(RoomKind::Direct(vec![x, y])));
             prop_assert_eq!(dm_room(&b, &a), dm.clone());
         }
         let too_long = format!("{public}{}", "a".repeat(MAX_ROOM_CHARS + 1 - public.len()));
