@@ -2,14 +2,16 @@
 //! and the composer. One page for `/` and every `/r/{room}`; moving between
 //! rooms changes signals, not the document, and keeps the socket.
 
-use super::chat_state::{Access, Status};
+use super::chat_state::{Access, Badge, badge};
 use super::composer::Composer;
 use super::i18n::K;
 use super::layout::Layout;
+use super::members::TopicLine;
 use super::messages::MessageList;
+use super::new_room::{Dialogs, NewRoomDialogs, PeopleNames};
 use super::nickname::NicknameForm;
 use super::people::People;
-use super::rooms::{DEFAULT_ROOM, is_dm, room_label};
+use super::rooms::{DEFAULT_ROOM, is_dm, is_private, room_label};
 use super::sidebar::Sidebar;
 use super::snapshot;
 use super::state::Chat;
@@ -22,6 +24,7 @@ use leptos_router::hooks::use_params_map;
 pub fn ChatPage() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
+    provide_context(Dialogs::new());
     let params = use_params_map();
     let room = Memo::new(move |_| {
         params
@@ -102,7 +105,10 @@ pub fn ChatPage() -> impl IntoView {
                     </button>
                     <div class="room-heading">
                         <h1 class="room-title">{label}</h1>
-                        <OnlineCount/>
+                        <div class="room-sub">
+                            <OnlineCount/>
+                            <TopicLine/>
+                        </div>
                     </div>
                     <StatusBadge/>
                     <a
@@ -138,6 +144,8 @@ pub fn ChatPage() -> impl IntoView {
                 </div>
             </main>
             <People/>
+            <NewRoomDialogs/>
+            <PeopleNames/>
             <p class="visually-hidden" aria-live="polite" aria-atomic="true">
                 {move || layout.announce.get()}
             </p>
@@ -151,6 +159,7 @@ pub fn ChatPage() -> impl IntoView {
 /// page with no nickname yet, or one whose connection is down.)
 #[cfg(feature = "hydrate")]
 fn fetch_snapshots(chat: Chat, room: Memo<String>) {
+    use super::chat_state::Status;
     use super::rooms::is_public;
     use super::snapshot::room_snapshot;
     Effect::new(move |_| {
@@ -206,7 +215,8 @@ fn Footer() -> impl IntoView {
         let access = room.access.get();
         room.problem.get().is_none()
             && access != Access::Refused
-            && (!is_dm(&room.name()) || access == Access::Joined)
+            && room.removed_by.get().is_none()
+            && (!(is_dm(&room.name()) || is_private(&room.name())) || access == Access::Joined)
     };
     view! {
         <Show when=move || chat.name.get().is_some() fallback=NicknameForm>
@@ -222,17 +232,20 @@ fn Footer() -> impl IntoView {
 fn StatusBadge() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
+    let shown = move || badge(chat.status.get(), chat.name.with(Option::is_some));
     let label = move || {
-        layout.t(match chat.status.get() {
-            Status::Offline => K::StatusOffline,
-            Status::Connecting => K::StatusConnecting,
-            Status::Connected => K::StatusConnected,
-            Status::Reconnecting => K::StatusReconnecting,
+        layout.t(match shown() {
+            Badge::JoinOrSignIn => K::StatusJoinOrSignIn,
+            Badge::Offline => K::StatusOffline,
+            Badge::Connecting => K::StatusConnecting,
+            Badge::Connected => K::StatusConnected,
+            Badge::Reconnecting => K::StatusReconnecting,
         })
     };
-    let class = move || match chat.status.get() {
-        Status::Connected => "status status-ok",
-        Status::Offline => "status status-off",
+    let class = move || match shown() {
+        Badge::Connected => "status status-ok",
+        Badge::JoinOrSignIn => "status status-invite",
+        Badge::Offline => "status status-off",
         _ => "status status-wait",
     };
     view! {

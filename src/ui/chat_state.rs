@@ -10,9 +10,10 @@
 //! sidebar's rooms and the room in view are joined on the one WebSocket, so
 //! that `message` frames of rooms not in view count as unread.
 
-use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_public};
+use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public};
 use crate::protocol::{
-    ClientFrame, ErrorCode, HISTORY_PAGE, Message, PresenceState, ServerFrame, parse_room,
+    ClientFrame, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState, RoomEntry,
+    ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::BTreeMap;
@@ -74,6 +75,39 @@ pub enum Status {
     Reconnecting,
 }
 
+/// What the header's status badge says: the connection, or, before the
+/// visitor has a name, an invitation (nothing is broken then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    /// No nickname and not signed in: "pick a name to join, or sign in".
+    JoinOrSignIn,
+    Offline,
+    Connecting,
+    Connected,
+    Reconnecting,
+}
+
+/// The badge for a connection status, with or without a name.
+pub fn badge(status: Status, named: bool) -> Badge {
+    match status {
+        Status::Offline if !named => Badge::JoinOrSignIn,
+        Status::Offline => Badge::Offline,
+        Status::Connecting => Badge::Connecting,
+        Status::Connected => Badge::Connected,
+        Status::Reconnecting => Badge::Reconnecting,
+    }
+}
+
+/// A private room being made from the page's dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creating {
+    pub room: String,
+    /// Why the server refused it.
+    pub error: Option<ErrorCode>,
+    /// The server answered `joined`: the room exists, the dialog opens it.
+    pub done: bool,
+}
+
 /// Where this connection stands with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -105,6 +139,15 @@ pub struct RoomState {
     pub problem: Option<SnapProblem>,
     /// Whether the lines are known (a snapshot or a `joined` came).
     pub loaded: bool,
+    /// Members of a private room as far as this page knows them (those it
+    /// added, those `member` frames named, those seen online), sorted.
+    pub members: Vec<String>,
+    /// Who took the person out of this room (themself when they left).
+    pub removed_by: Option<String>,
+    /// An `invite`, `remove` or `topic` was sent and not answered yet.
+    pub asking: bool,
+    /// Why the last `invite`, `remove` or `topic` was refused.
+    pub action_error: Option<ErrorCode>,
 }
 
 impl RoomState {
@@ -121,6 +164,10 @@ impl RoomState {
             last_read,
             problem: None,
             loaded: false,
+            members: Vec::new(),
+            removed_by: None,
+            asking: false,
+            action_error: None,
         }
     }
 
@@ -153,6 +200,7 @@ impl RoomState {
         *self = RoomState {
             last_read: self.last_read,
             problem: self.problem,
+            removed_by: self.removed_by.take(),
             ..RoomState::new(None)
         };
     }
@@ -163,6 +211,27 @@ impl RoomState {
         let first = self.first_id();
         if first.is_none() || page_first.is_some_and(|f| Some(f) <= first) {
             self.more = more;
+        }
+    }
+
+    /// Stops showing the room: the server no longer sends it to this person.
+    fn shut(&mut self) {
+        self.access = Access::Refused;
+        self.lines.clear();
+        self.more = false;
+        self.loaded = false;
+        self.loading_older = false;
+        self.online.clear();
+        self.online_count = None;
+        self.typing.clear();
+        self.members.clear();
+        self.asking = false;
+    }
+
+    /// Adds a name to what the page knows of the members.
+    fn add_member(&mut self, name: &str) {
+        if let Err(at) = self.members.binary_search_by(|m| m.as_str().cmp(name)) {
+            self.members.insert(at, name.to_string());
         }
     }
 
@@ -221,6 +290,10 @@ pub struct ChatState {
     pub notice: Option<ErrorCode>,
     /// Whether the tab is visible.
     pub visible: bool,
+    /// Room topics, from the `rooms` frame and `topic` frames (version 1.1).
+    pub topics: BTreeMap<String, String>,
+    /// The private room the page's dialog is making.
+    pub creating: Option<Creating>,
     rooms: BTreeMap<String, RoomState>,
     /// The last read id per room, as this browser remembers them.
     marks: BTreeMap<String, i64>,
@@ -238,6 +311,8 @@ impl Default for ChatState {
             name_error: None,
             notice: None,
             visible: true,
+            topics: BTreeMap::new(),
+            creating: None,
             rooms: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
@@ -311,7 +386,7 @@ impl ChatState {
         let me = self.name.as_deref();
         let mut list: Vec<String> = Vec::new();
         for r in rooms {
-            let keep = is_public(&r) || dm_peer(&r, me).is_some();
+            let keep = is_public(&r) || is_private(&r) || dm_peer(&r, me).is_some();
             if keep && !list.contains(&r) {
                 list.push(r);
             }
@@ -340,7 +415,7 @@ impl ChatState {
         let mut rooms: Vec<String> = self
             .sidebar
             .iter()
-            .filter(|r| is_public(r) || dm_peer(r, me).is_some())
+            .filter(|r| is_public(r) || is_private(r) || dm_peer(r, me).is_some())
             .cloned()
             .collect();
         if parse_room(&self.current).is_ok() && !rooms.contains(&self.current) {
@@ -485,6 +560,98 @@ impl ChatState {
         })
     }
 
+    /// Makes a private room (`~name`) with its first members and topic; the
+    /// answer (`joined`, or an error naming the room) lands in
+    /// [`ChatState::creating`].
+    pub fn create_room(
+        &mut self,
+        room: &str,
+        members: Vec<String>,
+        topic: &str,
+    ) -> Vec<ClientFrame> {
+        if self.status != Status::Connected {
+            self.creating = Some(Creating {
+                room: room.to_string(),
+                error: Some(ErrorCode::Unavailable),
+                done: false,
+            });
+            return Vec::new();
+        }
+        self.creating = Some(Creating {
+            room: room.to_string(),
+            error: None,
+            done: false,
+        });
+        let me = self.name.clone();
+        let r = self.room_mut(room);
+        // `create` is answered by `joined`, as a `join` is.
+        r.access = Access::Joining;
+        r.problem = None;
+        r.removed_by = None;
+        for m in members.iter().chain(me.as_ref()) {
+            r.add_member(m);
+        }
+        let topic = topic.trim();
+        vec![ClientFrame::Create {
+            room: room.to_string(),
+            members,
+            topic: (!topic.is_empty()).then(|| topic.to_string()),
+        }]
+    }
+
+    /// The dialog closed: forget what it was making.
+    pub fn end_create(&mut self) {
+        self.creating = None;
+    }
+
+    /// Asks something of a room's owner-or-member rights (`invite`,
+    /// `remove`, `topic`); its refusal shows in the room.
+    fn ask(&mut self, room: &str, frame: ClientFrame) -> Vec<ClientFrame> {
+        if self.status != Status::Connected {
+            self.room_mut(room).action_error = Some(ErrorCode::Unavailable);
+            return Vec::new();
+        }
+        let r = self.room_mut(room);
+        r.asking = true;
+        r.action_error = None;
+        vec![frame]
+    }
+
+    /// Adds someone to a private room.
+    pub fn invite(&mut self, room: &str, user: &str) -> Vec<ClientFrame> {
+        let frame = ClientFrame::Invite {
+            room: room.to_string(),
+            user: user.to_string(),
+        };
+        self.ask(room, frame)
+    }
+
+    /// Takes someone out of a private room; oneself, to leave it.
+    pub fn remove_member(&mut self, room: &str, user: &str) -> Vec<ClientFrame> {
+        let frame = ClientFrame::Remove {
+            room: room.to_string(),
+            user: user.to_string(),
+        };
+        self.ask(room, frame)
+    }
+
+    /// Changes a room's topic.
+    pub fn set_topic(&mut self, room: &str, topic: &str) -> Vec<ClientFrame> {
+        let frame = ClientFrame::Topic {
+            room: room.to_string(),
+            topic: topic.trim().to_string(),
+        };
+        self.ask(room, frame)
+    }
+
+    /// A room's topic, when it has one.
+    pub fn topic(&self, room: &str) -> Option<&str> {
+        self.topics
+            .get(room)
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+    }
+
     /// Asks for the page of messages before the first one shown.
     pub fn load_older(&mut self, room_name: &str) -> Vec<ClientFrame> {
         let connected = self.status == Status::Connected;
@@ -613,6 +780,11 @@ impl ChatState {
                 }
                 r.online.sort();
                 r.online_count = Some(online);
+                if is_private(&room) {
+                    for u in r.online.clone() {
+                        r.add_member(&u);
+                    }
+                }
             }
             ServerFrame::Ack {
                 nonce,
@@ -666,7 +838,19 @@ impl ChatState {
             ServerFrame::Error {
                 code, nonce, room, ..
             } => self.on_error(code, nonce, room),
-            ServerFrame::Member { .. } | ServerFrame::Rooms { .. } | ServerFrame::Topic { .. } => {}
+            ServerFrame::Rooms { rooms } => out.send = self.on_rooms(rooms),
+            ServerFrame::Member {
+                room,
+                user,
+                state,
+                by,
+            } => out.send = self.on_member(&room, &user, state, by),
+            ServerFrame::Topic { room, topic, .. } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.asking = false;
+                }
+                self.topics.insert(room, topic);
+            }
         }
         out
     }
@@ -695,6 +879,99 @@ impl ChatState {
         self.sync_joins()
     }
 
+    /// The rooms the server lists for this person (version 1.1): public
+    /// ones become suggestions, private and direct ones they belong to go
+    /// in the sidebar, and private ones no longer listed leave it.
+    fn on_rooms(&mut self, entries: Vec<RoomEntry>) -> Vec<ClientFrame> {
+        let mut public = Vec::new();
+        let mut mine = Vec::new();
+        for e in entries {
+            if parse_room(&e.room).is_err() {
+                continue;
+            }
+            self.topics.insert(e.room.clone(), e.topic);
+            match e.kind {
+                Kind::Public => public.push(e.room),
+                Kind::Private | Kind::Direct => mine.push((e.room, e.last_read)),
+            }
+        }
+        if !public.is_empty() {
+            self.known = public;
+        }
+        let gone: Vec<String> = self
+            .sidebar
+            .iter()
+            .filter(|r| is_private(r) && !mine.iter().any(|(m, _)| m == *r))
+            .cloned()
+            .collect();
+        for r in &gone {
+            self.remove_from_sidebar(r);
+        }
+        for (name, read) in mine {
+            if self.sidebar.contains(&name) {
+                continue;
+            }
+            let room = self.room_mut(&name);
+            // Listed: the person is in it, whatever happened before.
+            room.removed_by = None;
+            if room.access == Access::Refused {
+                room.access = Access::Idle;
+                room.problem = None;
+            }
+            room.last_read.get_or_insert(read.max(0));
+            self.add_to_sidebar(&name);
+        }
+        self.sync_joins()
+    }
+
+    /// Someone came into a private room or left it; when it is the person
+    /// themself, the room opens or shuts on this page.
+    fn on_member(
+        &mut self,
+        name: &str,
+        user: &str,
+        state: MemberState,
+        by: String,
+    ) -> Vec<ClientFrame> {
+        let me = self.name.as_deref() == Some(user);
+        if !me {
+            if let Some(r) = self.rooms.get_mut(name) {
+                r.asking = false;
+                match state {
+                    MemberState::Added => r.add_member(user),
+                    MemberState::Removed => {
+                        r.members.retain(|m| m != user);
+                        r.online.retain(|m| m != user);
+                    }
+                }
+            }
+            return Vec::new();
+        }
+        let r = self.room_mut(name);
+        r.asking = false;
+        match state {
+            MemberState::Added => {
+                r.removed_by = None;
+                if r.access == Access::Refused {
+                    r.access = Access::Idle;
+                    r.problem = None;
+                }
+                r.add_member(user);
+                // All of it is new to the person.
+                r.last_read.get_or_insert(0);
+                self.add_to_sidebar(name);
+                self.sync_joins()
+            }
+            MemberState::Removed => {
+                // The server stopped sending the room: no `leave` to send.
+                r.shut();
+                r.removed_by = Some(by);
+                self.remove_from_sidebar(name);
+                Vec::new()
+            }
+        }
+    }
+
     fn on_joined(
         &mut self,
         name: &str,
@@ -711,6 +988,12 @@ impl ChatState {
         }
         room.access = Access::Joined;
         room.problem = None;
+        room.removed_by = None;
+        if is_private(name) {
+            for u in &online {
+                room.add_member(u);
+            }
+        }
         room.online_count = Some(online.len());
         room.online = online;
         let hist_first = history.first().map(|m| m.id);
@@ -740,8 +1023,14 @@ impl ChatState {
             })
             .collect();
         let in_view_public = is_public(name) && self.current == name;
-        if in_view_public || dm_peer(name, self.name.as_deref()).is_some() {
+        if in_view_public || is_private(name) || dm_peer(name, self.name.as_deref()).is_some() {
             self.add_to_sidebar(name);
+        }
+        if let Some(c) = self.creating.as_mut()
+            && c.room == name
+        {
+            c.done = true;
+            c.error = None;
         }
         resend
     }
@@ -777,8 +1066,16 @@ impl ChatState {
     }
 
     fn on_error(&mut self, code: ErrorCode, nonce: Option<String>, room: Option<String>) {
-        if code == ErrorCode::BadName {
+        // A `bad_name` about a room (a private room's name is taken, say) is
+        // not about the nickname.
+        if code == ErrorCode::BadName && room.is_none() {
             self.name_error = Some(code);
+            return;
+        }
+        if let Some(name) = room.as_deref()
+            && nonce.is_none()
+            && self.room_refused(name, code)
+        {
             return;
         }
         if let Some(nonce) = &nonce {
@@ -831,6 +1128,47 @@ impl ChatState {
                 .for_each(|r| r.loading_older = false),
         }
         self.notice = Some(code);
+    }
+}
+
+impl ChatState {
+    /// Takes an error about one room as the answer to what the page asked
+    /// of it: a `create`, a `join` of a private or direct room, an
+    /// `invite` / `remove` / `topic`. Whether it was one of these.
+    fn room_refused(&mut self, name: &str, code: ErrorCode) -> bool {
+        if let Some(c) = self.creating.as_mut()
+            && c.room == name
+            && !c.done
+        {
+            c.error = Some(code);
+            if let Some(r) = self.rooms.get_mut(name)
+                && r.access == Access::Joining
+            {
+                r.access = Access::Idle;
+            }
+            return true;
+        }
+        let Some(r) = self.rooms.get_mut(name) else {
+            return false;
+        };
+        if code == ErrorCode::NotFound && r.access == Access::Joining {
+            // A private room one is not in looks like no room at all; a
+            // direct room with a name no one holds, too.
+            r.shut();
+            r.problem = Some(SnapProblem::NotFound);
+            self.remove_from_sidebar(name);
+            return true;
+        }
+        let about_asking = matches!(
+            code,
+            ErrorCode::Forbidden | ErrorCode::NotFound | ErrorCode::BadRequest | ErrorCode::BadName
+        );
+        if r.asking && about_asking {
+            r.asking = false;
+            r.action_error = Some(code);
+            return true;
+        }
+        false
     }
 }
 
@@ -1597,5 +1935,361 @@ mod tests {
         assert_eq!(s.with_room("random", |r| r.last_read), Some(8));
         s.set_current("random");
         assert_eq!(s.room("random").unwrap().last_read, Some(8));
+    }
+
+    // Version 1.1: private rooms, group conversations, topics.
+
+    fn entry(room: &str, kind: Kind, topic: &str) -> RoomEntry {
+        RoomEntry {
+            room: room.into(),
+            kind,
+            topic: topic.into(),
+            unread: 0,
+            mentions: 0,
+            last_read: 0,
+            notify: Default::default(),
+        }
+    }
+
+    fn rooms_frame(entries: Vec<RoomEntry>) -> ServerFrame {
+        ServerFrame::Rooms { rooms: entries }
+    }
+
+    fn member(room: &str, user: &str, state: MemberState, by: &str) -> ServerFrame {
+        ServerFrame::Member {
+            room: room.into(),
+            user: user.into(),
+            state,
+            by: by.into(),
+        }
+    }
+
+    #[test]
+    fn the_badge_invites_before_a_name_and_tells_the_connection_after() {
+        assert_eq!(badge(Status::Offline, false), Badge::JoinOrSignIn);
+        assert_eq!(badge(Status::Offline, true), Badge::Offline);
+        assert_eq!(badge(Status::Connecting, true), Badge::Connecting);
+        assert_eq!(badge(Status::Connected, true), Badge::Connected);
+        assert_eq!(badge(Status::Reconnecting, true), Badge::Reconnecting);
+        let s = ChatState::default();
+        assert_eq!(badge(s.status, s.name.is_some()), Badge::JoinOrSignIn);
+    }
+
+    #[test]
+    fn the_rooms_frame_lists_private_and_direct_rooms_and_topics() {
+        let mut s = connected("bob");
+        joined(&mut s, "general", vec![], false);
+        let out = s.apply(
+            rooms_frame(vec![
+                entry("general", Kind::Public, "Say hello"),
+                entry("rust", Kind::Public, ""),
+                entry("~design", Kind::Private, "Mock-ups"),
+                entry("dm:alice:bob:carol", Kind::Direct, ""),
+                entry("Bad Name", Kind::Private, ""),
+            ]),
+            0.0,
+        );
+        assert_eq!(s.known, vec!["general".to_string(), "rust".to_string()]);
+        assert_eq!(s.sidebar, vec!["general", "~design", "dm:alice:bob:carol"]);
+        assert_eq!(out.send, vec![join("~design"), join("dm:alice:bob:carol")]);
+        assert_eq!(s.topic("general"), Some("Say hello"));
+        assert_eq!(s.topic("~design"), Some("Mock-ups"));
+        assert_eq!(s.topic("rust"), None);
+        // A room newly listed is new to the person: all of it unread.
+        assert_eq!(s.room("~design").unwrap().last_read, Some(0));
+        // A fresh list without ~design: it leaves the sidebar (and is left).
+        let out = s.apply(
+            rooms_frame(vec![
+                entry("general", Kind::Public, ""),
+                entry("dm:alice:bob:carol", Kind::Direct, ""),
+            ]),
+            0.0,
+        );
+        assert_eq!(s.sidebar, vec!["general", "dm:alice:bob:carol"]);
+        assert_eq!(
+            out.send,
+            vec![ClientFrame::Leave {
+                room: "~design".into()
+            }]
+        );
+        assert_eq!(s.topic("general"), None);
+    }
+
+    #[test]
+    fn a_remembered_private_room_that_answers_not_found_is_dropped() {
+        let mut s = ChatState::default();
+        s.set_name(Some("carol".into()), true);
+        s.restore_sidebar(vec!["general".into(), "~design".into()]);
+        assert_eq!(s.sidebar, vec!["general", "~design"]);
+        s.connecting();
+        let out = s.apply(welcome("carol", &["general"]), 0.0);
+        assert_eq!(out.send, vec![join("general"), join("~design")]);
+        s.apply(error(ErrorCode::NotFound, None, Some("~design")), 0.0);
+        assert_eq!(access(&s, "~design"), Access::Refused);
+        assert_eq!(
+            s.room("~design").unwrap().problem,
+            Some(SnapProblem::NotFound)
+        );
+        assert_eq!(s.sidebar, vec!["general"]);
+        assert_eq!(s.notice, None);
+        // Opened by its address, it stays refused.
+        s.set_current("~design");
+        assert!(s.sync_joins().is_empty());
+    }
+
+    #[test]
+    fn create_is_answered_by_joined_and_lists_the_room() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        let out = s.create_room("~design", vec!["bob".into()], " Mock-ups ");
+        assert_eq!(
+            out,
+            vec![ClientFrame::Create {
+                room: "~design".into(),
+                members: vec!["bob".into()],
+                topic: Some("Mock-ups".into()),
+            }]
+        );
+        assert_eq!(
+            s.creating,
+            Some(Creating {
+                room: "~design".into(),
+                error: None,
+                done: false
+            })
+        );
+        joined(&mut s, "~design", vec![], false);
+        assert!(
+            s.creating
+                .as_ref()
+                .is_some_and(|c| c.done && c.error.is_none())
+        );
+        assert_eq!(access(&s, "~design"), Access::Joined);
+        assert!(s.sidebar.contains(&"~design".to_string()));
+        assert_eq!(s.room("~design").unwrap().members, vec!["alice", "bob"]);
+        // Opening it joins nothing more.
+        s.set_current("~design");
+        assert!(s.sync_joins().is_empty());
+        s.end_create();
+        assert_eq!(s.creating, None);
+        // Without a topic, none is sent.
+        let out = s.create_room("~x", vec![], "  ");
+        assert!(matches!(
+            &out[..],
+            [ClientFrame::Create { topic: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_refused_create_says_why_in_the_dialog_not_the_nickname() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        s.create_room("~design", vec!["nobody".into()], "");
+        s.apply(error(ErrorCode::BadName, None, Some("~design")), 0.0);
+        assert_eq!(
+            s.creating.as_ref().and_then(|c| c.error),
+            Some(ErrorCode::BadName)
+        );
+        // A taken room name is not a refused nickname.
+        assert_eq!(s.name_error, None);
+        assert_eq!(s.notice, None);
+        assert_eq!(access(&s, "~design"), Access::Idle);
+        assert!(!s.sidebar.contains(&"~design".to_string()));
+        // Tried again with another name, refused for a member no one holds.
+        s.create_room("~design2", vec!["nobody".into()], "");
+        s.apply(error(ErrorCode::NotFound, None, Some("~design2")), 0.0);
+        assert_eq!(
+            s.creating.as_ref().and_then(|c| c.error),
+            Some(ErrorCode::NotFound)
+        );
+        // Not connected: said at once, nothing sent.
+        s.on_disconnect();
+        assert!(s.create_room("~x", vec![], "").is_empty());
+        assert_eq!(
+            s.creating.as_ref().and_then(|c| c.error),
+            Some(ErrorCode::Unavailable)
+        );
+    }
+
+    #[test]
+    fn members_added_and_removed_update_the_room() {
+        let mut s = connected("alice");
+        s.add_to_sidebar("~design");
+        s.sync_joins();
+        joined(&mut s, "~design", vec![msg("~design", 1, "bob")], false);
+        // `online` of a private room is members.
+        assert_eq!(s.room("~design").unwrap().members, vec!["alice"]);
+        let out = s.invite("~design", "dan");
+        assert_eq!(
+            out,
+            vec![ClientFrame::Invite {
+                room: "~design".into(),
+                user: "dan".into()
+            }]
+        );
+        let out = s.apply(member("~design", "dan", MemberState::Added, "alice"), 0.0);
+        assert!(out.send.is_empty());
+        let r = s.room("~design").unwrap();
+        assert_eq!(r.members, vec!["alice", "dan"]);
+        assert!(!r.asking);
+        s.apply(member("~design", "dan", MemberState::Removed, "alice"), 0.0);
+        assert_eq!(s.room("~design").unwrap().members, vec!["alice"]);
+        // Frames of rooms the page never saw make nothing up.
+        s.apply(member("~other", "dan", MemberState::Added, "eve"), 0.0);
+        assert!(s.room("~other").is_none());
+    }
+
+    #[test]
+    fn being_added_lists_and_joins_the_room() {
+        let mut s = connected("dan");
+        joined(&mut s, "general", vec![], false);
+        let out = s.apply(member("~design", "dan", MemberState::Added, "alice"), 0.0);
+        assert_eq!(out.send, vec![join("~design")]);
+        assert!(s.sidebar.contains(&"~design".to_string()));
+        assert_eq!(s.room("~design").unwrap().last_read, Some(0));
+        joined(&mut s, "~design", vec![msg("~design", 1, "alice")], false);
+        assert_eq!(s.room("~design").unwrap().unread(Some("dan")), 1);
+    }
+
+    #[test]
+    fn being_removed_shuts_the_room_and_says_by_whom() {
+        let mut s = connected("dan");
+        joined(&mut s, "general", vec![], false);
+        s.set_current("~design");
+        s.add_to_sidebar("~design");
+        s.sync_joins();
+        joined(&mut s, "~design", vec![msg("~design", 1, "alice")], false);
+        let out = s.apply(member("~design", "dan", MemberState::Removed, "alice"), 0.0);
+        // The server stopped sending it: nothing to leave, nothing to join.
+        assert!(out.send.is_empty());
+        let r = s.room("~design").unwrap();
+        assert_eq!(r.removed_by.as_deref(), Some("alice"));
+        assert_eq!(r.access, Access::Refused);
+        assert!(r.lines.is_empty() && !r.loaded);
+        assert!(!s.sidebar.contains(&"~design".to_string()));
+        assert!(s.sync_joins().is_empty());
+        // Its messages no longer show.
+        s.apply(ServerFrame::Message(msg("~design", 2, "alice")), 0.0);
+        assert!(ids(&s, "~design").is_empty());
+        // A reconnect asks again and is told not_found: still "removed".
+        s.on_disconnect();
+        s.connecting();
+        let out = s.apply(welcome("dan", &["general"]), 0.0);
+        assert!(out.send.contains(&join("~design")));
+        s.apply(error(ErrorCode::NotFound, None, Some("~design")), 0.0);
+        assert_eq!(
+            s.room("~design").unwrap().removed_by.as_deref(),
+            Some("alice")
+        );
+        // Added back: it opens again.
+        let out = s.apply(member("~design", "dan", MemberState::Added, "alice"), 0.0);
+        assert_eq!(out.send, vec![join("~design")]);
+        assert_eq!(s.room("~design").unwrap().removed_by, None);
+    }
+
+    #[test]
+    fn leaving_is_removing_oneself() {
+        let mut s = connected("dan");
+        s.add_to_sidebar("~design");
+        s.sync_joins();
+        joined(&mut s, "~design", vec![], false);
+        assert_eq!(
+            s.remove_member("~design", "dan"),
+            vec![ClientFrame::Remove {
+                room: "~design".into(),
+                user: "dan".into()
+            }]
+        );
+        s.apply(member("~design", "dan", MemberState::Removed, "dan"), 0.0);
+        assert_eq!(
+            s.room("~design").unwrap().removed_by.as_deref(),
+            Some("dan")
+        );
+        assert!(!s.sidebar.contains(&"~design".to_string()));
+    }
+
+    #[test]
+    fn a_refused_invite_remove_or_topic_shows_in_its_room() {
+        let mut s = connected("bob");
+        s.add_to_sidebar("~design");
+        s.sync_joins();
+        joined(&mut s, "~design", vec![], false);
+        s.remove_member("~design", "alice");
+        s.apply(error(ErrorCode::Forbidden, None, Some("~design")), 0.0);
+        let r = s.room("~design").unwrap();
+        assert_eq!(r.action_error, Some(ErrorCode::Forbidden));
+        assert!(!r.asking);
+        assert_eq!(access(&s, "~design"), Access::Joined);
+        assert_eq!(s.notice, None);
+        s.invite("~design", "ghost");
+        assert_eq!(s.room("~design").unwrap().action_error, None);
+        s.apply(error(ErrorCode::NotFound, None, Some("~design")), 0.0);
+        assert_eq!(
+            s.room("~design").unwrap().action_error,
+            Some(ErrorCode::NotFound)
+        );
+        s.set_topic("~design", "x");
+        s.apply(error(ErrorCode::BadName, None, Some("~design")), 0.0);
+        assert_eq!(
+            s.room("~design").unwrap().action_error,
+            Some(ErrorCode::BadName)
+        );
+        assert_eq!(s.name_error, None);
+        // Not connected: said at once.
+        s.on_disconnect();
+        assert!(s.invite("~design", "dan").is_empty());
+        assert_eq!(
+            s.room("~design").unwrap().action_error,
+            Some(ErrorCode::Unavailable)
+        );
+    }
+
+    #[test]
+    fn topics_change_from_topic_frames() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        assert_eq!(
+            s.set_topic("general", " Say hello "),
+            vec![ClientFrame::Topic {
+                room: "general".into(),
+                topic: "Say hello".into()
+            }]
+        );
+        s.apply(
+            ServerFrame::Topic {
+                room: "general".into(),
+                topic: "Say hello".into(),
+                by: "alice".into(),
+            },
+            0.0,
+        );
+        assert_eq!(s.topic("general"), Some("Say hello"));
+        assert!(!s.room("general").unwrap().asking);
+        s.apply(
+            ServerFrame::Topic {
+                room: "general".into(),
+                topic: String::new(),
+                by: "alice".into(),
+            },
+            0.0,
+        );
+        assert_eq!(s.topic("general"), None);
+    }
+
+    #[test]
+    fn a_group_conversation_is_listed_for_its_members() {
+        let mut s = connected("bob");
+        let room = crate::protocol::group_room(["carol", "bob", "alice"]).unwrap();
+        s.set_current(&room);
+        assert_eq!(s.sync_joins(), vec![join(&room)]);
+        joined(&mut s, &room, vec![], false);
+        assert!(s.sidebar.contains(&room));
+        // A name no one holds: not_found, the room says so.
+        let ghost = crate::protocol::group_room(["bob", "ghost", "zed"]).unwrap();
+        s.set_current(&ghost);
+        s.sync_joins();
+        s.apply(error(ErrorCode::NotFound, None, Some(&ghost)), 0.0);
+        assert_eq!(s.room(&ghost).unwrap().problem, Some(SnapProblem::NotFound));
+        assert!(!s.sidebar.contains(&ghost));
     }
 }

@@ -280,6 +280,49 @@ table! {
         "Il n’y a pas de salon de ce nom ici, ou il est privé et vous n’en êtes pas membre.";
     SignInToRead => "Sign in to read this server’s rooms.",
         "Connectez-vous pour lire les salons de ce serveur.";
+    // Private rooms, group conversations, topics, the header's invitation (team-ui).
+    StatusJoinOrSignIn => "Pick a name to join, or sign in", "Choisissez un pseudo pour participer, ou connectez-vous";
+    PrivateMark => "private", "privé";
+    NewPrivateRoom => "New private room", "Nouveau salon privé";
+    NewConversation => "New conversation", "Nouvelle conversation";
+    NameLabel => "Name", "Nom";
+    PrivateNameHint => "Lower-case letters, digits, - and _. Only its members will see it.",
+        "Lettres minuscules, chiffres, - et _. Seuls ses membres le verront.";
+    TopicLabel => "Topic (optional)", "Sujet (facultatif)";
+    MembersLabel => "Members", "Membres";
+    PeopleLabel => "People", "Personnes";
+    NamesHint => "Account names, separated by commas or spaces.",
+        "Noms de comptes, séparés par des virgules ou des espaces.";
+    NamesPlaceholder => "e.g. bob, carol", "p. ex. bob, carol";
+    GroupHint => "Pick 2 to 7 people besides you.", "Choisissez de 2 à 7 personnes en plus de vous.";
+    GroupCount => "Pick 2 to 7 people besides you (now {n}).",
+        "Choisissez de 2 à 7 personnes en plus de vous (actuellement {n}).";
+    BadMemberName => "Not a valid name: {name}", "Nom invalide\u{a0}: {name}";
+    Create => "Create", "Créer";
+    Open => "Open", "Ouvrir";
+    Cancel => "Cancel", "Annuler";
+    Working => "Working…", "En cours…";
+    RoomTaken => "A room by that name exists already: pick another name.",
+        "Un salon de ce nom existe déjà\u{a0}: choisissez un autre nom.";
+    NoSuchAccount => "There is no account by that name here.", "Aucun compte ne porte ce nom ici.";
+    NotAllowed => "Only the room’s owner or an admin can do that.",
+        "Seuls le propriétaire du salon ou un admin peuvent faire cela.";
+    CannotAdd => "That cannot be done: only accounts can be members, and names must be valid.",
+        "Impossible\u{a0}: seuls des comptes peuvent être membres, et les noms doivent être valides.";
+    NotConnected => "Not connected right now; try again in a moment.",
+        "Pas de connexion pour l’instant\u{a0}; réessayez dans un instant.";
+    AddSomeone => "Add someone", "Ajouter quelqu’un";
+    Add => "Add", "Ajouter";
+    RemoveName => "Remove {name}", "Retirer {name}";
+    LeaveThisRoom => "Leave this room", "Quitter ce salon";
+    RemovedBy => "You were removed from {room} by {by}.", "{by} vous a retiré de {room}.";
+    YouLeft => "You left {room}.", "Vous avez quitté {room}.";
+    RemovedNote => "You no longer receive its messages.", "Vous n’en recevez plus les messages.";
+    EditTopic => "Edit the topic", "Modifier le sujet";
+    AddTopic => "Add a topic", "Ajouter un sujet";
+    Save => "Save", "Enregistrer";
+    TopicInvalid => "A topic is at most 200 characters, on one line.",
+        "Un sujet compte au plus 200 caractères, sur une ligne.";
     OpenMenu => "Rooms", "Salons";
     ShowPeople => "Who is online", "Qui est en ligne";
     Close => "Close", "Fermer";

@@ -212,6 +212,9 @@ fn TopOfRoom() -> impl IntoView {
     move || {
         let room = chat.here();
         let name = room.name();
+        if let Some(by) = room.removed_by.get() {
+            return super::members::removed_notice(layout, chat, &name, &by).into_any();
+        }
         if let Some(p) = room.problem.get() {
             let text = layout.t(match p {
                 SnapProblem::BadRoom => K::BadRoom,

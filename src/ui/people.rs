@@ -1,10 +1,11 @@
 //! Who is online in the room in view; picking someone opens a direct
-//! conversation with them.
+//! conversation with them. A private room shows its members instead.
 
 use super::i18n::K;
 use super::layout::Layout;
+use super::members::MembersPanel;
 use super::messages::{hue, initial};
-use super::rooms::dm_peer;
+use super::rooms::{dm_peer, is_private};
 use super::sidebar::room_href;
 use super::state::Chat;
 use crate::protocol::dm_room;
@@ -15,10 +16,15 @@ use leptos_router::hooks::use_navigate;
 #[component]
 pub fn People() -> impl IntoView {
     let layout = expect_context::<Layout>();
+    let chat = expect_context::<Chat>();
+    let private =
+        move || chat.current.with(|c| is_private(c)) && chat.here().removed_by.get().is_none();
     view! {
         <aside id="people" class="people" aria-labelledby="people-title">
             <div class="people-head">
-                <h2 class="section-title" id="people-title">{layout.tr(K::Online)}</h2>
+                <h2 class="section-title" id="people-title">
+                    {move || layout.t(if private() { K::MembersLabel } else { K::Online })}
+                </h2>
                 <button
                     class="icon-btn close-btn"
                     aria-label=layout.tr(K::Close)
@@ -27,7 +33,9 @@ pub fn People() -> impl IntoView {
                     "×"
                 </button>
             </div>
-            <PeopleList/>
+            <Show when=private fallback=PeopleList>
+                <MembersPanel/>
+            </Show>
         </aside>
     }
 }

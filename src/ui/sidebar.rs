@@ -1,9 +1,12 @@
-//! The sidebar: rooms with their online and unread counts, a form to join or
-//! create a room, direct messages, and the language switch.
+//! The sidebar: rooms with their online and unread counts (private ones
+//! with a lock), a form to join or create a room, the buttons that open a
+//! private room or a group conversation, direct messages, and the language
+//! switch.
 
 use super::i18n::{self, K, Lang};
 use super::layout::Layout;
-use super::rooms::{DEFAULT_ROOM, dm_peer, is_public, room_label};
+use super::new_room::Dialogs;
+use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public, room_label};
 use super::state::Chat;
 use crate::protocol::MAX_ROOM_CHARS;
 use leptos::prelude::*;
@@ -36,6 +39,7 @@ pub fn Sidebar() -> impl IntoView {
             .get()
             .into_iter()
             .filter(|r| is_public(r))
+            .chain(chat.sidebar.get().into_iter().filter(|r| is_private(r)))
             .collect::<Vec<_>>()
     };
     let dms = move || {
@@ -75,6 +79,7 @@ pub fn Sidebar() -> impl IntoView {
                     </For>
                 </ul>
                 <JoinRoom/>
+                <NewRoomButtons/>
                 <h2 class="section-title" id="dms-title">{layout.tr(K::DirectMessages)}</h2>
                 <Show
                     when=move || !dms().is_empty()
@@ -130,7 +135,10 @@ fn RoomItem(room: String) -> impl IntoView {
         let me = chat.name.get();
         dm_peer(&name, me.as_deref()).unwrap_or_else(|| name.clone())
     };
-    let dm = !is_public(&room);
+    let icon = room_icon(&room, layout);
+    // A private room is left from its members panel: taking it off the
+    // list alone would not take the person out of it.
+    let unlistable = !is_private(&room);
     let name = room.clone();
     let leave = move |_| {
         chat.remove_from_sidebar(&name);
@@ -165,7 +173,7 @@ fn RoomItem(room: String) -> impl IntoView {
                 aria-current=move || is_current().then_some("page")
                 on:click=move |_| layout.menu_open.set(false)
             >
-                <span class="room-icon" aria-hidden="true">{if dm { "@" } else { "#" }}</span>
+                {icon}
                 <span class="room-name">{label}</span>
                 <Show when=move || r.online_count.get().is_some_and(|n| n > 0)>
                     <span class="room-online" aria-hidden="true">
@@ -198,10 +206,70 @@ fn RoomItem(room: String) -> impl IntoView {
                     </span>
                 </Show>
             </a>
-            <button class="leave" title=leave_title aria-label=leave_label on:click=leave>
-                <span aria-hidden="true">"×"</span>
-            </button>
+            <Show when=move || unlistable>
+                <button class="leave" title=leave_title.clone() aria-label=leave_label.clone() on:click=leave.clone()>
+                    <span aria-hidden="true">"×"</span>
+                </button>
+            </Show>
         </li>
+    }
+}
+
+/// `#` for a public room, a lock for a private one (its accessible name
+/// says "private"), `@` for a two-person conversation, two heads for a group.
+fn room_icon(room: &str, layout: Layout) -> AnyView {
+    if is_private(room) {
+        return view! {
+            <span class="room-icon">
+                <svg class="icon lock" viewBox="0 0 24 24" width="14" height="14" role="img" aria-label=layout.tr(K::PrivateMark)>
+                    <rect x="5" y="10.5" width="14" height="10" rx="2" fill="currentColor"/>
+                    <path d="M8 10.5V8a4 4 0 0 1 8 0v2.5" fill="none" stroke="currentColor" stroke-width="2.2"/>
+                </svg>
+            </span>
+        }
+        .into_any();
+    }
+    let group = matches!(crate::protocol::parse_room(room), Ok(crate::protocol::RoomKind::Direct(n)) if n.len() > 2);
+    let glyph = if group {
+        "@@"
+    } else if is_dm(room) {
+        "@"
+    } else {
+        "#"
+    };
+    view! { <span class="room-icon" class:group=group aria-hidden="true">{glyph}</span> }.into_any()
+}
+
+/// Opens the dialogs for a new private room or group conversation; for
+/// signed-in accounts (a guest's name is not theirs to keep).
+#[component]
+fn NewRoomButtons() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let layout = expect_context::<Layout>();
+    let dialogs = expect_context::<Dialogs>();
+    view! {
+        <Show when=move || chat.signed_in.get()>
+            <div class="new-room-buttons">
+                <button
+                    class="new-room"
+                    aria-haspopup="dialog"
+                    aria-controls="new-private-room"
+                    on:click=move |_| dialogs.private_room.set(true)
+                >
+                    <span aria-hidden="true">"+ "</span>
+                    {layout.tr(K::NewPrivateRoom)}
+                </button>
+                <button
+                    class="new-room"
+                    aria-haspopup="dialog"
+                    aria-controls="new-conversation"
+                    on:click=move |_| dialogs.conversation.set(true)
+                >
+                    <span aria-hidden="true">"+ "</span>
+                    {layout.tr(K::NewConversation)}
+                </button>
+            </div>
+        </Show>
     }
 }
 

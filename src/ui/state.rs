@@ -5,7 +5,7 @@
 //!
 //! One [`Chat`] lives as long as the page, across navigations between rooms.
 
-use super::chat_state::{Access, ChatState, Line, RoomState, Status};
+use super::chat_state::{Access, ChatState, Creating, Line, RoomState, Status};
 use super::layout::Layout;
 use super::prefs;
 use super::sender::Sender;
@@ -33,6 +33,14 @@ pub struct Room {
     pub problem: Memo<Option<SnapProblem>>,
     /// Whether the lines are known (a snapshot or a `joined` came).
     pub loaded: Memo<bool>,
+    /// The room's topic, when it has one.
+    pub topic: Memo<Option<String>>,
+    /// Members of a private room as far as the page knows them.
+    pub members: Memo<Vec<String>>,
+    /// Who took the person out of this room.
+    pub removed_by: Memo<Option<String>>,
+    /// Why the last `invite`, `remove` or `topic` was refused.
+    pub action_error: Memo<Option<ErrorCode>>,
 }
 
 /// A memo of one field of a room.
@@ -58,6 +66,13 @@ impl Room {
             last_read: field(state, name, |r| r.last_read),
             problem: field(state, name, |r| r.problem),
             loaded: field(state, name, |r| r.loaded),
+            topic: {
+                let name = name.to_string();
+                Memo::new(move |_| state.with(|s| s.topic(&name).map(str::to_string)))
+            },
+            members: field(state, name, |r| r.members.clone()),
+            removed_by: field(state, name, |r| r.removed_by.clone()),
+            action_error: field(state, name, |r| r.action_error),
         }
     }
 
@@ -95,6 +110,8 @@ pub struct Chat {
     pub notice: Memo<Option<ErrorCode>>,
     /// Whether the tab is visible.
     pub visible: Memo<bool>,
+    /// The private room the page's dialog is making.
+    pub creating: Memo<Option<Creating>>,
     layout: Layout,
     sender: Sender,
     rooms: StoredValue<BTreeMap<String, Room>>,
@@ -117,6 +134,7 @@ impl Chat {
             name_error: Memo::new(move |_| state.with(|s| s.name_error)),
             notice: Memo::new(move |_| state.with(|s| s.notice)),
             visible: Memo::new(move |_| state.with(|s| s.visible)),
+            creating: Memo::new(move |_| state.with(|s| s.creating.clone())),
             layout,
             sender,
             rooms: StoredValue::new(BTreeMap::new()),
@@ -244,6 +262,31 @@ impl Chat {
         if let Some(f) = self.state.with_untracked(ChatState::typing) {
             self.sender.send(f);
         }
+    }
+
+    /// Makes a private room; the answer shows in [`Chat::creating`].
+    pub fn create_room(&self, room: &str, members: Vec<String>, topic: &str) {
+        self.change(|s| s.create_room(room, members, topic));
+    }
+
+    /// The dialog closed: forget what it was making.
+    pub fn end_create(&self) {
+        self.state.update(ChatState::end_create);
+    }
+
+    /// Adds someone to a private room.
+    pub fn invite(&self, room: &str, user: &str) {
+        self.change(|s| s.invite(room, user));
+    }
+
+    /// Takes someone out of a private room; oneself, to leave it.
+    pub fn remove_member(&self, room: &str, user: &str) {
+        self.change(|s| s.remove_member(room, user));
+    }
+
+    /// Changes a room's topic.
+    pub fn set_topic(&self, room: &str, topic: &str) {
+        self.change(|s| s.set_topic(room, topic));
     }
 
     /// Asks for the page of messages before the first one shown.
