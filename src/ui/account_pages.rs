@@ -149,8 +149,11 @@ fn Registration(invite: Option<String>) -> impl IntoView {
     } else {
         K::RegTitle
     };
+    // A plain string: the server reads the title after the render, outside
+    // the request's reactive arena (docs/TESTING.md).
+    let page_title = format!("{} · Causerie", layout.lang.get_untracked().t(title));
     view! {
-        <Title text=move || format!("{} · Causerie", layout.t(title))/>
+        <Title text=page_title/>
         <main class="auth-page">
             <a class="brand" href="/" rel="external">"Causerie"</a>
             <h1>{layout.tr(title)}</h1>

@@ -28,8 +28,14 @@ fn short_time(ts: &str) -> String {
 pub fn AdminPage() -> impl IntoView {
     let layout = expect_context::<Layout>();
     let me = Resource::new(|| (), |_| whoami());
+    // A plain string: the server reads the title after the render, outside
+    // the request's reactive arena (docs/TESTING.md).
+    let page_title = format!(
+        "{} · Causerie",
+        layout.lang.get_untracked().t(K::AdminTitle)
+    );
     view! {
-        <Title text=move || format!("{} · Causerie", layout.t(K::AdminTitle))/>
+        <Title text=page_title/>
         <main class="auth-page admin-page">
             <a class="brand" href="/" rel="external">"Causerie"</a>
             <h1>{layout.tr(K::AdminTitle)}</h1>
