@@ -11,7 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # causerie.wasm.br was 416,025 bytes at fffe6cb (2026-12-01); plus 10%.
-BUDGET_BYTES=457627
+# Raised on team-ui (2026-12-01): 483,774 bytes with the team's chat page
+# (the private room and group conversation dialogs, the members panel with
+# add / remove / leave, the topic editor, the rooms / member / topic frames
+# in the reducer), over the 457,627 before; plus ~1.5% for what follows.
+BUDGET_BYTES=491000
 
 wasm=target/site/pkg/causerie.wasm.br
 if [ ! -f "$wasm" ]; then

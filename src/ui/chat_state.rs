@@ -106,6 +106,8 @@ pub struct Creating {
     pub error: Option<ErrorCode>,
     /// The server answered `joined`: the room exists, the dialog opens it.
     pub done: bool,
+    /// Who it was made with, known as members once it exists.
+    pub members: Vec<String>,
 }
 
 /// Where this connection stands with a room.
@@ -569,28 +571,21 @@ impl ChatState {
         members: Vec<String>,
         topic: &str,
     ) -> Vec<ClientFrame> {
-        if self.status != Status::Connected {
-            self.creating = Some(Creating {
-                room: room.to_string(),
-                error: Some(ErrorCode::Unavailable),
-                done: false,
-            });
-            return Vec::new();
-        }
+        let connected = self.status == Status::Connected;
         self.creating = Some(Creating {
             room: room.to_string(),
-            error: None,
+            error: (!connected).then_some(ErrorCode::Unavailable),
             done: false,
+            members: members.clone(),
         });
-        let me = self.name.clone();
+        if !connected {
+            return Vec::new();
+        }
         let r = self.room_mut(room);
         // `create` is answered by `joined`, as a `join` is.
         r.access = Access::Joining;
         r.problem = None;
         r.removed_by = None;
-        for m in members.iter().chain(me.as_ref()) {
-            r.add_member(m);
-        }
         let topic = topic.trim();
         vec![ClientFrame::Create {
             room: room.to_string(),
@@ -1031,6 +1026,11 @@ impl ChatState {
         {
             c.done = true;
             c.error = None;
+            if let Some(r) = self.rooms.get_mut(name) {
+                for m in c.members.iter().chain(self.name.as_ref()) {
+                    r.add_member(m);
+                }
+            }
         }
         resend
     }
@@ -2055,7 +2055,8 @@ mod tests {
             Some(Creating {
                 room: "~design".into(),
                 error: None,
-                done: false
+                done: false,
+                members: vec!["bob".into()],
             })
         );
         joined(&mut s, "~design", vec![], false);
@@ -2095,6 +2096,8 @@ mod tests {
         assert_eq!(s.notice, None);
         assert_eq!(access(&s, "~design"), Access::Idle);
         assert!(!s.sidebar.contains(&"~design".to_string()));
+        // Nobody is taken for a member of a room that was not made.
+        assert!(s.room("~design").unwrap().members.is_empty());
         // Tried again with another name, refused for a member no one holds.
         s.create_room("~design2", vec!["nobody".into()], "");
         s.apply(error(ErrorCode::NotFound, None, Some("~design2")), 0.0);

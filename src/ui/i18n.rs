@@ -281,7 +281,7 @@ table! {
     SignInToRead => "Sign in to read this server’s rooms.",
         "Connectez-vous pour lire les salons de ce serveur.";
     // Private rooms, group conversations, topics, the header's invitation (team-ui).
-    StatusJoinOrSignIn => "Pick a name to join, or sign in", "Choisissez un pseudo pour participer, ou connectez-vous";
+    StatusJoinOrSignIn => "Pick a name to join, or sign in", "Choisissez un pseudo ou connectez-vous";
     PrivateMark => "private", "privé";
     NewPrivateRoom => "New private room", "Nouveau salon privé";
     NewConversation => "New conversation", "Nouvelle conversation";
@@ -307,8 +307,8 @@ table! {
     NoSuchAccount => "There is no account by that name here.", "Aucun compte ne porte ce nom ici.";
     NotAllowed => "Only the room’s owner or an admin can do that.",
         "Seuls le propriétaire du salon ou un admin peuvent faire cela.";
-    CannotAdd => "That cannot be done: only accounts can be members, and names must be valid.",
-        "Impossible\u{a0}: seuls des comptes peuvent être membres, et les noms doivent être valides.";
+    CannotAdd => "That cannot be done: only accounts can be members, and someone already in cannot be added again.",
+        "Impossible\u{a0}: seuls des comptes peuvent être membres, et qui en est déjà ne peut être ajouté de nouveau.";
     NotConnected => "Not connected right now; try again in a moment.",
         "Pas de connexion pour l’instant\u{a0}; réessayez dans un instant.";
     AddSomeone => "Add someone", "Ajouter quelqu’un";

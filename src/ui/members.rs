@@ -6,7 +6,7 @@ use super::i18n::K;
 use super::layout::Layout;
 use super::messages::{hue, initial};
 use super::new_room::{parse_names, refusal_key};
-use super::rooms::{DEFAULT_ROOM, is_dm, room_label};
+use super::rooms::{DEFAULT_ROOM, room_label};
 use super::sidebar::room_href;
 use super::state::Chat;
 use crate::protocol::{ErrorCode, clean_topic};
@@ -52,10 +52,11 @@ pub fn TopicLine() -> impl IntoView {
     });
     let can_edit = move || {
         let room = chat.here();
+        // Direct rooms too: any of their members may set one.
         chat.signed_in.get()
-            && !is_dm(&room.name())
             && room.removed_by.get().is_none()
             && room.problem.get().is_none()
+            && room.access.get() != super::chat_state::Access::Refused
     };
     let start = move |_| {
         draft.set(
@@ -87,16 +88,29 @@ pub fn TopicLine() -> impl IntoView {
             .get()
             .map(|c| action_text(layout, c))
     };
+    let edit_label = move || {
+        layout.t(if chat.here().topic.get().is_some() {
+            K::EditTopic
+        } else {
+            K::AddTopic
+        })
+    };
+    // Not of a room one cannot see.
+    let topic = move || {
+        let room = chat.here();
+        let open = room.removed_by.get().is_none() && room.problem.get().is_none();
+        room.topic.get().filter(|_| open)
+    };
     let shown = move || {
         view! {
-            <Show when=move || chat.here().topic.get().is_some()>
-                <p class="room-topic" data-testid="topic">{move || chat.here().topic.get()}</p>
+            <Show when=move || topic().is_some()>
+                <p class="room-topic" data-testid="topic">{topic}</p>
             </Show>
             <Show when=can_edit>
                 <button
                     class="topic-edit"
-                    title=move || layout.t(if chat.here().topic.get().is_some() { K::EditTopic } else { K::AddTopic })
-                    aria-label=move || layout.t(if chat.here().topic.get().is_some() { K::EditTopic } else { K::AddTopic })
+                    title=edit_label
+                    aria-label=edit_label
                     on:click=start
                 >
                     <svg class="icon" viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">

@@ -1,6 +1,7 @@
 //! Who is online in the room in view; picking someone opens a direct
 //! conversation with them. A private room shows its members instead.
 
+use super::chat_state::Access;
 use super::i18n::K;
 use super::layout::Layout;
 use super::members::MembersPanel;
@@ -17,8 +18,14 @@ use leptos_router::hooks::use_navigate;
 pub fn People() -> impl IntoView {
     let layout = expect_context::<Layout>();
     let chat = expect_context::<Chat>();
-    let private =
-        move || chat.current.with(|c| is_private(c)) && chat.here().removed_by.get().is_none();
+    // A private room one is in (not one refused, or one taken out of).
+    let private = move || {
+        let room = chat.here();
+        is_private(&room.name())
+            && room.removed_by.get().is_none()
+            && room.problem.get().is_none()
+            && room.access.get() != Access::Refused
+    };
     view! {
         <aside id="people" class="people" aria-labelledby="people-title">
             <div class="people-head">
