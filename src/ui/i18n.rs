@@ -280,6 +280,15 @@ table! {
         "Il n’y a pas de salon de ce nom ici, ou il est privé et vous n’en êtes pas membre.";
     SignInToRead => "Sign in to read this server’s rooms.",
         "Connectez-vous pour lire les salons de ce serveur.";
+    StatusBanned => "Banned", "Banni";
+    StatusBlocked => "Blocked", "Bloqué";
+    StatusSignedOut => "Signed out", "Déconnecté";
+    EndedBanned => "This account was banned from this server: the conversation is closed.",
+        "Ce compte a été banni de ce serveur\u{a0}: la conversation est fermée.";
+    EndedBlocked => "An admin ended your connection and blocked this name for a day.",
+        "Un administrateur a fermé votre connexion et bloqué ce nom pour une journée.";
+    EndedSignedOut => "This session ended (signed out, or the password changed): sign in again.",
+        "Cette session est terminée (déconnexion, ou mot de passe changé)\u{a0}: reconnectez-vous.";
     // Private rooms, group conversations, topics, the header's invitation (team-ui).
     StatusJoinOrSignIn => "Pick a name to join, or sign in", "Choisissez un pseudo ou connectez-vous";
     PrivateMark => "private", "privé";
