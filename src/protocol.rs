@@ -104,6 +104,9 @@ pub struct UserInfo {
     /// Set for bots (operator tokens); omitted otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bot: bool,
+    /// Set for admins (docs/PROTOCOL-NOTES.md); omitted otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// Whether a presence update says a user came or went.
@@ -258,6 +261,10 @@ pub struct RoomEntry {
     pub last_read: i64,
     #[serde(default)]
     pub notify: NotifyLevel,
+    /// A private room's owner, who may remove anyone and set its topic
+    /// (docs/PROTOCOL-NOTES.md); omitted for other rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The error codes of `PROTOCOL.md`.

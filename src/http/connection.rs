@@ -373,6 +373,8 @@ async fn handshake(
                 name: actor.name.clone(),
                 guest: actor.is_guest(),
                 bot: actor.identity == crate::hub::Identity::Bot,
+                // Unknown (the store away): the page offers no admin's controls.
+                admin: app.hub.is_admin(actor).await.unwrap_or(false),
             },
             rooms: rooms.iter().map(|r| r.room.clone()).collect(),
         };

@@ -183,6 +183,11 @@ impl Hub {
         Ok(())
     }
 
+    /// Whether the actor is an admin.
+    pub async fn is_admin(&self, actor: &Actor) -> Result<bool, HubError> {
+        self.admission.is_admin(actor).await
+    }
+
     /// The rooms an actor sees: the public ones, and the private and
     /// direct rooms they are in, with their topics.
     pub async fn rooms_of(&self, actor: &Actor) -> Result<Vec<RoomEntry>, HubError> {
@@ -195,11 +200,19 @@ impl Hub {
         }
         let topics: std::collections::HashMap<String, String> =
             self.store.room_topics(&names).await?.into_iter().collect();
+        // Private rooms are few per person: one read each for its owner.
+        let mut owners = std::collections::HashMap::new();
+        for room in names.iter().filter(|r| r.starts_with('~')) {
+            if let Some(owner) = self.store.room_meta(room).await?.and_then(|m| m.owner) {
+                owners.insert(room.clone(), owner);
+            }
+        }
         Ok(names
             .into_iter()
             .filter_map(|room| {
                 let kind = protocol::parse_room(&room).ok()?.kind();
                 Some(RoomEntry {
+                    owner: owners.remove(&room),
                     topic: topics.get(&room).cloned().unwrap_or_default(),
                     room,
                     kind,

@@ -16,7 +16,7 @@ use crate::protocol::{
     RoomEntry, ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
@@ -291,6 +291,10 @@ pub struct ChatState {
     /// Whether `name` is a signed-in account (hello carries no name then:
     /// the session cookie says who it is).
     pub signed_in: bool,
+    /// The server said this account is an admin (in `welcome`).
+    pub admin: bool,
+    /// Private rooms' owners, from the `rooms` frame.
+    pub owners: HashMap<String, String>,
     /// Why the server refused the nickname.
     pub name_error: Option<ErrorCode>,
     /// The last problem worth telling the person.
@@ -315,6 +319,8 @@ impl Default for ChatState {
             status: Status::Offline,
             name: None,
             signed_in: false,
+            admin: false,
+            owners: HashMap::new(),
             name_error: None,
             notice: None,
             visible: true,
@@ -485,6 +491,14 @@ impl ChatState {
     /// A connection is being opened.
     pub fn connecting(&mut self) {
         self.status = Status::Connecting;
+    }
+
+    /// Whether this person may remove others from `room` and set its topic:
+    /// its owner or an admin (any member sets a direct room's topic).
+    pub fn manages(&self, room: &str) -> bool {
+        let me = self.name.as_deref();
+        self.signed_in
+            && (self.admin || (me.is_some() && self.owners.get(room).map(String::as_str) == me))
     }
 
     /// The server closed the session for good: nothing is live any more,
@@ -751,7 +765,10 @@ impl ChatState {
     pub fn apply(&mut self, frame: ServerFrame, now_ms: f64) -> Reaction {
         let mut out = Reaction::default();
         match frame {
-            ServerFrame::Welcome { rooms, .. } => out.send = self.on_welcome(rooms),
+            ServerFrame::Welcome { user, rooms } => {
+                self.admin = user.admin;
+                out.send = self.on_welcome(rooms)
+            }
             ServerFrame::Joined {
                 room,
                 online,
@@ -897,6 +914,10 @@ impl ChatState {
                 continue;
             }
             self.topics.insert(e.room.clone(), e.topic);
+            match e.owner {
+                Some(owner) => self.owners.insert(e.room.clone(), owner),
+                None => self.owners.remove(&e.room),
+            };
             match e.kind {
                 Kind::Public => public.push(e.room),
                 Kind::Private | Kind::Direct => mine.push((e.room, e.last_read)),
@@ -1238,6 +1259,7 @@ mod tests {
                 name: me.into(),
                 guest: true,
                 bot: false,
+                admin: false,
             },
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
         }
@@ -1960,6 +1982,7 @@ mod tests {
             mentions: 0,
             last_read: 0,
             notify: Default::default(),
+            owner: None,
         }
     }
 
@@ -2306,6 +2329,21 @@ mod tests {
         s.apply(error(ErrorCode::NotFound, None, Some(&ghost)), 0.0);
         assert_eq!(s.room(&ghost).unwrap().problem, Some(SnapProblem::NotFound));
         assert!(!s.sidebar.contains(&ghost));
+    }
+
+    #[test]
+    fn owners_and_admins_manage_private_rooms() {
+        let mut s = connected("bob");
+        s.signed_in = true;
+        let mut mine = entry("~x", Kind::Private, "");
+        mine.owner = Some("bob".into());
+        let mut theirs = entry("~y", Kind::Private, "");
+        theirs.owner = Some("ann".into());
+        s.apply(rooms_frame(vec![mine, theirs]), 0.0);
+        assert!(s.manages("~x"));
+        assert!(!s.manages("~y"));
+        s.admin = true;
+        assert!(s.manages("~y"));
     }
 
     #[test]

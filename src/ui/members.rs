@@ -52,8 +52,11 @@ pub fn TopicLine() -> impl IntoView {
     });
     let can_edit = move || {
         let room = chat.here();
-        // Direct rooms too: any of their members may set one.
+        // Direct rooms: any of their members may set one; others, the
+        // owner or an admin.
+        let name = room.name();
         chat.signed_in.get()
+            && (super::rooms::is_dm(&name) || chat.manages(&name))
             && room.removed_by.get().is_none()
             && room.problem.get().is_none()
             && room.access.get() != super::chat_state::Access::Refused
@@ -259,8 +262,10 @@ fn Member(name: String) -> impl IntoView {
     let who = name.clone();
     let is_me = move || chat.name.get().as_deref() == Some(who.as_str());
     let who = name.clone();
-    let can_remove =
-        move || chat.signed_in.get() && chat.name.get().as_deref() != Some(who.as_str());
+    // The owner or an admin removes others; anyone leaves (its own button).
+    let can_remove = move || {
+        chat.name.get().as_deref() != Some(who.as_str()) && chat.manages(&chat.current.get())
+    };
     let who = name.clone();
     let label = move || layout.lang.get().f(K::RemoveName, &[("name", &who)]);
     let who = name.clone();

@@ -174,6 +174,13 @@ impl Chat {
         room
     }
 
+    /// Whether this person may remove others from `room` and set its topic
+    /// (see [`ChatState::manages`]); never once the session ended (reactive).
+    pub fn manages(&self, room: &str) -> bool {
+        self.state
+            .with(|s| s.manages(room) && !matches!(s.status, super::chat_state::Status::Ended(_)))
+    }
+
     /// The room in view (reactive).
     pub fn here(&self) -> Room {
         self.room(&self.current.get())

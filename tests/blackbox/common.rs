@@ -1549,10 +1549,10 @@ pub fn cli(s: &Server, args: &[&str], stdin: Option<&str>) -> CliOutput {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run causerie");
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("write stdin");
-        }
+    if let Some(mut input) = child.stdin.take()
+        && let Some(text) = stdin
+    {
+        input.write_all(text.as_bytes()).expect("write stdin");
     }
     let out = child.wait_with_output().expect("causerie output");
     CliOutput {

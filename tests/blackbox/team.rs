@@ -65,7 +65,7 @@ both_backends! {
         ann.send_json(json!({"type":"create","room":"~design","members":["bob"],"topic":"Mock-ups"})).await;
         let rooms = ann.expect_type("rooms").await;
         let entry = arr(&rooms["rooms"]).into_iter().find(|r| r["room"] == "~design").expect("listed");
-        assert_eq!(entry, json!({"room":"~design","kind":"private","topic":"Mock-ups","unread":0,"mentions":0,"last_read":0,"notify":"mentions"}));
+        assert_eq!(entry, json!({"room":"~design","kind":"private","topic":"Mock-ups","unread":0,"mentions":0,"last_read":0,"notify":"mentions","owner":"ann"}));
         let joined = ann.expect_type("joined").await;
         assert_eq!(joined["room"], "~design");
         let n = ann.nonce();
@@ -151,8 +151,14 @@ both_backends! {
 
     async fn only_the_owner_or_an_admin_removes_others_and_refusals_change_nothing() {
         let s = Server::start_with(server_opts()).await;
-        // The first account is the admin.
+        // The first account is the admin, and its welcome says so.
         let mut p = people(&s, &["root", "ann", "bob", "cat"]).await;
+        for (who, admin) in [(0, Some(true)), (2, None)] {
+            let mut ws = p[who].0.ws().await;
+            ws.send_json(json!({"type":"hello"})).await;
+            let w = ws.expect_type("welcome").await;
+            assert_eq!(w["user"].get("admin").and_then(Value::as_bool), admin, "{w}");
+        }
         let (_, ann) = &mut p[1];
         ann.send_json(json!({"type":"create","room":"~x","members":["bob","cat"]})).await;
         ann.expect_type("joined").await;
