@@ -641,7 +641,8 @@ impl Store for MemoryStore {
                 banned: a.banned_ms.is_some(),
             })
             .collect();
-        list.sort_by(|a, b| name_key(&a.name).cmp(&name_key(&b.name)));
+        // Stable: among equal keys, by name, as the SQL orders them.
+        list.sort_by_key(|a| name_key(&a.name));
         Ok(list)
     }
 
