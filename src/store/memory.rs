@@ -749,6 +749,7 @@ impl Store for MemoryStore {
                 banned: a.banned_ms.is_some(),
             })
             .collect();
+        // Stable: among equal keys, by name, as the SQL orders them.
         list.sort_by_key(|a| name_key(&a.name));
         Ok(list)
     }

@@ -374,7 +374,7 @@ table! {
     AdminMembers => "Members", "Membres";
     AdminName => "Name", "Nom";
     AdminRole => "Role", "Rôle";
-    AdminLastSeen => "Last seen", "Vu pour la dernière fois";
+    AdminLastSeen => "Last seen", "Dernière visite";
     AdminActions => "Actions", "Actions";
     RoleAdmin => "admin", "admin";
     RoleMember => "member", "membre";
