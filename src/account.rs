@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub struct Me {
     pub name: Option<String>,
     pub csrf: String,
+    /// Whether the signed-in account is an admin (the page then links to `/admin`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// An API token as its owner sees it.
@@ -31,7 +34,7 @@ pub struct NewToken {
 }
 
 #[cfg(feature = "ssr")]
-mod server {
+pub(crate) mod server {
     use super::*;
     use crate::auth::{AuthError, digest};
     use crate::http::session::{SESSION_CSRF, SESSION_SINCE, SESSION_USER};
@@ -187,6 +190,8 @@ mod server {
             AuthError::BadName(m) if m.contains("taken") => fail(StatusCode::CONFLICT, m),
             AuthError::BadName(m) | AuthError::BadRequest(m) => fail(StatusCode::BAD_REQUEST, m),
             AuthError::RateLimited(m) => fail(StatusCode::TOO_MANY_REQUESTS, m),
+            AuthError::Forbidden(m) => fail(StatusCode::FORBIDDEN, m),
+            AuthError::Gone(m) => fail(StatusCode::GONE, m),
             AuthError::Store(e) => store_failed(e),
         }
     }
@@ -221,15 +226,33 @@ mod server {
 #[server(prefix = "/_sfn", endpoint = "whoami")]
 pub async fn whoami() -> Result<Me, ServerFnError> {
     let session = server::session().await?;
+    let name = server::user(&session).await?;
+    let admin = match &name {
+        Some(n) => server::app()?
+            .hub
+            .store()
+            .account(n)
+            .await
+            .map_err(server::store_failed)?
+            .is_some_and(|a| a.role == crate::store::Role::Admin),
+        None => false,
+    };
     Ok(Me {
-        name: server::user(&session).await?,
+        name,
         csrf: server::csrf(&session).await?,
+        admin,
     })
 }
 
-/// Creates an account and signs it in.
+/// Creates an account and signs it in; past the server's first account,
+/// `CAUSERIE_REGISTRATION` decides, and `invite` carries an invite code.
 #[server(prefix = "/_sfn", endpoint = "register")]
-pub async fn register(name: String, password: String, csrf: String) -> Result<(), ServerFnError> {
+pub async fn register(
+    name: String,
+    password: String,
+    csrf: String,
+    #[server(default)] invite: Option<String>,
+) -> Result<(), ServerFnError> {
     let app = server::app()?;
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
@@ -242,7 +265,7 @@ pub async fn register(name: String, password: String, csrf: String) -> Result<()
     let guest = crate::http::cookies::get(&headers, crate::http::cookies::GUEST);
     let actor = app
         .auth
-        .register(name.trim(), &password, guest.as_deref())
+        .register(name.trim(), &password, guest.as_deref(), invite.as_deref())
         .await
         .map_err(server::refused)?;
     server::sign_in(&session, &actor.name).await?;

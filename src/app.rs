@@ -1,7 +1,8 @@
 //! The HTML shell, the router, and what the page does once it runs in the
 //! browser (remembered settings, the socket, tab visibility).
 
-use crate::ui::account_pages::{AccountPage, LoginPage, RegisterPage};
+use crate::ui::account_pages::{AccountPage, InvitePage, LoginPage, RegisterPage};
+use crate::ui::admin_page::AdminPage;
 use crate::ui::chat::ChatPage;
 use crate::ui::i18n::{K, Lang};
 use crate::ui::layout::Layout;
@@ -74,6 +75,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:code") view=InvitePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -5,7 +5,10 @@
 use crate::hub::{Actor, Identity};
 use crate::names::{self, name_key};
 use crate::protocol::ErrorCode;
-use crate::store::{GuestClaim, GuestName, Store, StoreError, TokenInfo};
+use crate::store::{
+    Gate, GuestClaim, GuestName, Invite, InviteProblem, Registered, Role, Store, StoreError,
+    TokenInfo,
+};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
@@ -32,6 +35,13 @@ pub enum AuthError {
     BadRequest(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Not allowed to anyone in this position (a banned account, closed
+    /// registration, not an admin).
+    #[error("{0}")]
+    Forbidden(String),
+    /// An invite link that was good once and is no longer.
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -44,6 +54,7 @@ impl AuthError {
             AuthError::Unauthorized(_) => ErrorCode::Unauthorized,
             AuthError::BadRequest(_) => ErrorCode::BadRequest,
             AuthError::RateLimited(_) => ErrorCode::RateLimited,
+            AuthError::Forbidden(_) | AuthError::Gone(_) => ErrorCode::Forbidden,
             AuthError::Store(_) => ErrorCode::Unavailable,
         }
     }
@@ -74,7 +85,29 @@ pub struct Auth {
     hasher: Argon2<'static>,
     /// A real hash of nothing, verified for unknown names.
     dummy_hash: String,
+    /// Who may register once the server has accounts.
+    registration: Registration,
 }
+
+/// `CAUSERIE_REGISTRATION`: who may register once the server has its
+/// first account (that one always may, and becomes admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Only through an invite link.
+    #[default]
+    Invite,
+    /// No one: accounts are made with `causerie user add`.
+    Closed,
+}
+
+/// Longest an invite may stay usable.
+pub const MAX_INVITE_TTL_MS: i64 = 366 * 24 * 3600 * 1000;
+/// Most uses one invite may have.
+pub const MAX_INVITE_USES: i64 = 1000;
+/// How long an admin's block of a guest name lasts.
+pub const GUEST_BLOCK_MS: i64 = 24 * 3600 * 1000;
 
 /// SHA-256 of a secret, hex: tokens and guest cookies are kept only so.
 pub fn digest(secret: &str) -> String {
@@ -103,7 +136,19 @@ impl Auth {
             names_per_browser: GUEST_NAMES_PER_BROWSER,
             hasher,
             dummy_hash,
+            registration: Registration::default(),
         }
+    }
+
+    /// Sets who may register once the server has accounts.
+    pub fn with_registration(mut self, registration: Registration) -> Self {
+        self.registration = registration;
+        self
+    }
+
+    /// Who may register once the server has accounts.
+    pub fn registration(&self) -> Registration {
+        self.registration
     }
 
     /// Sets how many distinct guest names one browser may hold.
@@ -173,6 +218,11 @@ impl Auth {
         let key = name_key(name);
         if self.reserved(name, &key).await? {
             return Err(taken());
+        }
+        if self.store.guest_blocked(&key).await? {
+            return Err(AuthError::BadName(format!(
+                "an admin blocked the guest name {name:?} for a day; pick another name"
+            )));
         }
         if let Some((h, _)) = self.guests_map().get(&key)
             && h != holder
@@ -273,11 +323,15 @@ impl Auth {
     /// when they have direct messages). The browser that holds the guest
     /// name (`guest_cookie`) may register it: the guest becomes the account,
     /// conversations included, and the guest reservation ends.
+    ///
+    /// Past the server's first account, [`Registration`] decides: open,
+    /// only with a live `invite` code, or closed.
     pub async fn register(
         &self,
         name: &str,
         password: &str,
         guest_cookie: Option<&str>,
+        invite: Option<&str>,
     ) -> Result<Actor, AuthError> {
         names::check_new_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
         check_password(password)?;
@@ -309,9 +363,15 @@ impl Auth {
                 }
             }
         }
+        let invite = invite.map(str::trim).filter(|c| !c.is_empty());
+        let gate = match self.registration {
+            Registration::Open => Gate::Open,
+            Registration::Invite => Gate::Invite(invite),
+            Registration::Closed => Gate::Closed,
+        };
         let created = self
             .store
-            .create_account_for_guest(name, &key, &hash, mine.as_deref(), GUEST_NAME_KEPT_MS)
+            .register_account(name, &key, &hash, mine.as_deref(), GUEST_NAME_KEPT_MS, gate)
             .await;
         {
             let mut online = self.guests_map();
@@ -319,10 +379,82 @@ impl Auth {
                 online.remove(&key);
             }
         }
-        if !created? {
+        match created? {
+            Registered::Created(_) => Ok(Self::account(name.to_string())),
+            Registered::Taken => Err(taken()),
+            Registered::Closed => Err(AuthError::Forbidden(
+                "registration is closed on this server; ask an admin for an account".into(),
+            )),
+            Registered::InviteNeeded => Err(AuthError::Forbidden(
+                "registration here is by invitation: open the invite link you were given".into(),
+            )),
+            Registered::BadInvite(p) => Err(invite_refusal(p)),
+        }
+    }
+
+    /// Makes an account from the command line: whatever the registration
+    /// mode, an admin when asked (or when it is the server's first).
+    pub async fn add_account(
+        &self,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Role, AuthError> {
+        names::check_new_name(name).map_err(|e| AuthError::BadName(e.to_string()))?;
+        check_password(password)?;
+        let taken = || AuthError::BadName(format!("the name {name:?} is taken"));
+        let key = name_key(name);
+        if self.reserved(name, &key).await? {
             return Err(taken());
         }
-        Ok(Self::account(name.to_string()))
+        let hash = self.hash(password).await?;
+        let made = self
+            .store
+            .register_account(name, &key, &hash, None, GUEST_NAME_KEPT_MS, Gate::Open)
+            .await?;
+        let Registered::Created(role) = made else {
+            return Err(taken());
+        };
+        if admin && role != Role::Admin {
+            self.store.set_role(name, Role::Admin).await?;
+            return Ok(Role::Admin);
+        }
+        Ok(role)
+    }
+
+    /// Makes an invite link's code: `uses` registrations (1 to
+    /// [`MAX_INVITE_USES`]) until `expires_in_ms` from now.
+    pub async fn create_invite(
+        &self,
+        created_by: &str,
+        uses: i64,
+        expires_in_ms: i64,
+    ) -> Result<Invite, AuthError> {
+        if !(1..=MAX_INVITE_USES).contains(&uses) {
+            return Err(AuthError::BadRequest(format!(
+                "an invite is good for 1 to {MAX_INVITE_USES} registrations"
+            )));
+        }
+        if !(1..=MAX_INVITE_TTL_MS).contains(&expires_in_ms) {
+            return Err(AuthError::BadRequest(
+                "an invite expires after a minute at least and a year at most".into(),
+            ));
+        }
+        let code = hex::encode(rand::random::<[u8; 16]>());
+        let expires = crate::store::now_ms() + expires_in_ms;
+        Ok(self
+            .store
+            .create_invite(&code, created_by, uses, expires)
+            .await?)
+    }
+
+    /// Whether an invite code can be used now: `Ok` if so, else why not.
+    pub async fn check_invite(&self, code: &str) -> Result<(), AuthError> {
+        let problem = match self.store.invite(code.trim()).await? {
+            Some(i) => i.problem(crate::store::now_ms()),
+            None => Some(InviteProblem::Unknown),
+        };
+        problem.map_or(Ok(()), |p| Err(invite_refusal(p)))
     }
 
     /// Checks a name and password; the same answer for an unknown name and a
@@ -340,6 +472,11 @@ impl Auth {
             .unwrap_or_else(|| self.dummy_hash.clone());
         let ok = self.verify(password, &stored).await;
         match account {
+            // Said only to whoever knows the password: no one else learns
+            // that the name is banned.
+            Some(a) if ok && a.banned => Err(AuthError::Forbidden(
+                "this account is banned; ask an admin if you think it is a mistake".into(),
+            )),
             Some(a) if ok => Ok(Self::account(a.name)),
             _ => Err(refused()),
         }
@@ -368,13 +505,14 @@ impl Auth {
     }
 
     /// Whether a session of `name` signed in at `signed_in_ms` still
-    /// counts: the account exists and its password has not changed since.
+    /// counts: the account exists, is not banned, and its password has not
+    /// changed since.
     pub async fn session_counts(&self, name: &str, signed_in_ms: i64) -> Result<bool, AuthError> {
         Ok(self
             .store
             .account(name)
             .await?
-            .is_some_and(|a| a.name == name && signed_in_ms >= a.sessions_from_ms))
+            .is_some_and(|a| a.name == name && !a.banned && signed_in_ms >= a.sessions_from_ms))
     }
 
     async fn hash(&self, password: &str) -> Result<String, AuthError> {
@@ -424,6 +562,24 @@ impl Auth {
             .create_token(owner, label, &digest(&token))
             .await?;
         Ok((token, info))
+    }
+}
+
+/// A refusal of an invite link that says plainly why.
+fn invite_refusal(p: InviteProblem) -> AuthError {
+    match p {
+        InviteProblem::Unknown => {
+            AuthError::Forbidden("this invite link is not valid; check that it is whole".into())
+        }
+        InviteProblem::UsedUp => {
+            AuthError::Gone("this invite link is used up; ask for a new one".into())
+        }
+        InviteProblem::Expired => {
+            AuthError::Gone("this invite link has expired; ask for a new one".into())
+        }
+        InviteProblem::Revoked => {
+            AuthError::Gone("this invite link was revoked; ask for a new one".into())
+        }
     }
 }
 

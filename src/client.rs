@@ -8,7 +8,7 @@
 //! What to send and how frames change the page is the chat state's
 //! (`ui::chat_state`); this module only moves frames.
 
-use crate::protocol::{ClientFrame, ServerFrame};
+use crate::protocol::{ClientFrame, Ended, ServerFrame};
 use crate::ui::chat_state::Status;
 use crate::ui::sender::Sender;
 use crate::ui::state::Chat;
@@ -16,6 +16,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::channel::mpsc::{UnboundedReceiver, unbounded};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::Message as WsMessage;
+use gloo_net::websocket::WebSocketError;
 use gloo_net::websocket::futures::WebSocket;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -49,8 +50,14 @@ pub fn start(chat: Chat, sender: Sender) {
             sender.attach(move |f| {
                 let _ = tx.unbounded_send(f);
             });
-            let welcomed = connect_once(chat, rx).await;
+            let (welcomed, ended) = connect_once(chat, rx).await;
             sender.detach();
+            if let Some(why) = ended {
+                // Banned, blocked, signed out: coming back would be refused.
+                chat.on_ended(why);
+                sender.release();
+                return;
+            }
             chat.on_disconnect();
             if chat.status.get_untracked() == Status::Offline {
                 // The nickname was refused: wait for the person to pick another.
@@ -75,16 +82,19 @@ fn new_backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// One connection's life; returns whether it got as far as `welcome`.
-async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> bool {
-    let Some(url) = ws_url() else { return false };
+/// One connection's life; returns whether it got as far as `welcome`, and
+/// how the server ended the session, when it closed it for good.
+async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> (bool, Option<Ended>) {
+    let Some(url) = ws_url() else {
+        return (false, None);
+    };
     let Ok(ws) = WebSocket::open(&url) else {
-        return false;
+        return (false, None);
     };
     let (mut sink, stream) = ws.split();
     let mut stream = stream.fuse();
     if write(&mut sink, &chat.hello()).await.is_err() {
-        return false;
+        return (false, None);
     }
     let mut welcomed = false;
     loop {
@@ -93,7 +103,10 @@ async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> boo
                 let text = match incoming {
                     Some(Ok(WsMessage::Text(t))) => t,
                     Some(Ok(WsMessage::Bytes(_))) => continue,
-                    _ => return welcomed,
+                    Some(Err(WebSocketError::ConnectionClose(e))) => {
+                        return (welcomed, Ended::from_reason(&e.reason));
+                    }
+                    _ => return (welcomed, None),
                 };
                 let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
                 welcomed |= matches!(frame, ServerFrame::Welcome { .. });
@@ -101,17 +114,17 @@ async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> boo
                 // sender, so through `rx`, in order.
                 chat.apply(frame, now_ms());
                 if chat.name_error.get_untracked().is_some() {
-                    return welcomed;
+                    return (welcomed, None);
                 }
             }
             out = rx.next() => {
-                let Some(frame) = out else { return welcomed };
+                let Some(frame) = out else { return (welcomed, None) };
                 if !welcomed {
                     // Joins and pending sends go again after welcome.
                     continue;
                 }
                 if write(&mut sink, &frame).await.is_err() {
-                    return welcomed;
+                    return (welcomed, None);
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Settings from flags, environment variables and a `.env` file (in that
 //! order of precedence), validated once at start-up.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -132,6 +132,77 @@ pub struct Config {
         default_value_t = 10
     )]
     pub guest_names_per_ip_per_hour: u32,
+
+    /// Who may register once the server has its first account (which
+    /// always may, and becomes admin): `open`, `invite` (through an invite
+    /// link) or `closed` (`causerie user add` only).
+    #[arg(long, env = "CAUSERIE_REGISTRATION", value_enum, default_value_t = crate::auth::Registration::Invite)]
+    pub registration: crate::auth::Registration,
+
+    /// The address people reach the server at, for the links it prints
+    /// (`causerie invite`) and shows; default `http://CAUSERIE_ADDR`.
+    #[arg(long, env = "CAUSERIE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// What to do; with none, serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The administration commands: they read the same settings as the server
+/// and work while it runs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Accounts: make one, ban or lift a ban.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for accounts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Prints a new invite link.
+    Invite {
+        /// How many registrations the link allows.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// How long it stays usable (e.g. `7d`, `12h`, `30m`).
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires: Duration,
+    },
+    /// Writes a consistent copy of the SQLite database to PATH while the
+    /// server serves (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        path: std::path::PathBuf,
+    },
+}
+
+/// `causerie user ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Makes an account; its password is read from standard input.
+    Add {
+        name: String,
+        /// Makes it an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Bans an account: its connections close, its sessions and tokens stop;
+    /// the name stays taken.
+    Ban { name: String },
+    /// Lifts a ban.
+    Unban { name: String },
+}
+
+/// `causerie token ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenCommand {
+    /// Prints a new API token for the account NAME.
+    Add {
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "command line")]
+        label: String,
+    },
 }
 
 /// A configuration that does not make sense.
@@ -145,6 +216,8 @@ pub enum ConfigError {
     Origin(String),
     #[error("limits must be positive and the hard frame limit at least the soft one")]
     Limits,
+    #[error("CAUSERIE_PUBLIC_URL: {0:?} is not an address like https://chat.example.org")]
+    PublicUrl(String),
 }
 
 impl Config {
@@ -163,6 +236,12 @@ impl Config {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::Origin(o.to_string()));
             }
+        }
+        if let Some(u) = &self.public_url
+            && (!(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::PublicUrl(u.clone()));
         }
         if self.max_frame_bytes == 0
             || self.hard_frame_bytes < self.max_frame_bytes
@@ -248,6 +327,14 @@ impl Config {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             per_ip: self.http_connections_per_ip,
+        }
+    }
+
+    /// Where people reach the server, without a trailing `/`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.addr),
         }
     }
 

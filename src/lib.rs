@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod account;
+pub mod admin;
 pub mod app;
 pub mod protocol;
 pub mod ui;
@@ -18,6 +19,8 @@ pub mod client;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod backplane;
+#[cfg(feature = "ssr")]
+pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]

@@ -1,4 +1,5 @@
-//! The `causerie` server: configuration, wiring, serving.
+//! The `causerie` server: configuration, wiring, serving; or, given a
+//! subcommand, one administration command (`causerie --help`).
 
 use causerie::config::Config;
 use std::process::ExitCode;
@@ -11,14 +12,20 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve() -> ExitCode {
-    causerie::server::init_tracing();
-    let config = match Config::load() {
+    let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("causerie: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(command) = config.command.take() {
+        // A command's standard output is its answer (a token, a link):
+        // warnings go to standard error.
+        causerie::server::init_tracing_for_commands();
+        return causerie::cli::run(command, &config).await;
+    }
+    causerie::server::init_tracing();
     match causerie::server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

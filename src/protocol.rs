@@ -317,6 +317,19 @@ impl Ended {
         }
     }
 
+    /// The ending a close reason names, as [`Ended::reason`] writes it.
+    pub fn from_reason(reason: &str) -> Option<Ended> {
+        [
+            Ended::SignedOut,
+            Ended::TokenRevoked,
+            Ended::PasswordChanged,
+            Ended::Banned,
+            Ended::Blocked,
+        ]
+        .into_iter()
+        .find(|e| e.reason() == reason)
+    }
+
     /// The close reason, for people.
     pub fn reason(self) -> &'static str {
         match self {
@@ -501,8 +514,7 @@ pub fn group_room<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String
     names.sort_unstable();
     names.dedup();
     let room = format!("dm:{}", names.join(":"));
-    let valid = parse_room(&room).is_ok();
-    valid.then_some(room)
+    parse_room(&room).is_ok().then_some(room)
 }
 
 /// Checks a topic: at most 200 characters, no control characters; returns
@@ -628,6 +640,19 @@ mod tests {
         let old: ServerFrame =
             serde_json::from_str(r#"{"type":"error","code":"forbidden","message":"no"}"#).unwrap();
         assert_eq!(old, plain);
+    }
+
+    #[test]
+    fn close_reasons_name_their_ending() {
+        for e in [
+            Ended::SignedOut,
+            Ended::Banned,
+            Ended::Blocked,
+            Ended::PasswordChanged,
+        ] {
+            assert_eq!(Ended::from_reason(e.reason()), Some(e));
+        }
+        assert_eq!(Ended::from_reason("hello first"), None);
     }
 
     #[test]

@@ -42,6 +42,52 @@ pub fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
+/// Logs for an administration command: warnings and worse, on standard
+/// error (standard output is the command's answer).
+pub fn init_tracing_for_commands() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// How often a server looks for accounts banned elsewhere.
+const BAN_WATCH: Duration = Duration::from_secs(2);
+/// How far back each look reaches past the previous one: clocks of nodes
+/// and of the command line differ a little, and ending a banned account's
+/// connections twice does nothing.
+const BAN_WATCH_MARGIN_MS: i64 = 10_000;
+
+/// Closes (4003) this node's connections of accounts banned since the last
+/// look, wherever the ban was made (another node, `causerie user ban`):
+/// through the store, so it needs no Redis.
+async fn watch_bans(store: Arc<dyn store::Store>, outboxes: Arc<Outboxes>) {
+    let mut since = store::now_ms();
+    let mut every = tokio::time::interval(BAN_WATCH);
+    loop {
+        every.tick().await;
+        let look = store::now_ms();
+        match store.banned_since(since - BAN_WATCH_MARGIN_MS).await {
+            Ok(names) => {
+                for name in names {
+                    let n = outboxes.end_except(
+                        &crate::auth::credentials::account(&name),
+                        None,
+                        crate::protocol::Ended::Banned,
+                    );
+                    if n > 0 {
+                        tracing::info!(account = %name, connections = n, "closed a banned account's connections");
+                    }
+                }
+                since = look;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for bans"),
+        }
+    }
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     // First: a SIGTERM during startup must shut down in order, not kill.
@@ -66,7 +112,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let limits = Arc::new(Limits::new(config.limits()));
     let auth = Arc::new(
         Auth::new(config.guests, config.bots()?, store.clone())
-            .with_guest_names_per_browser(config.guest_names_per_browser),
+            .with_guest_names_per_browser(config.guest_names_per_browser)
+            .with_registration(config.registration),
     );
     let outboxes = Arc::new(Outboxes::default());
     let admission = Admission::new(limits.clone(), auth.clone(), config.max_rooms);
@@ -78,6 +125,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         admission,
     );
     tokio::spawn(hub.clone().run_ticker());
+    tokio::spawn(watch_bans(store.clone(), outboxes.clone()));
     {
         let limits = limits.clone();
         tokio::spawn(async move {

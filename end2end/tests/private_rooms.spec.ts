@@ -10,6 +10,9 @@ const pageErrors: Error[] = [];
 
 let server: Server;
 
+// Three or four people register (argon2 each) on a machine of two cores.
+test.describe.configure({ timeout: 120_000 });
+
 test.beforeEach(async () => {
   // Open registration: the three people register without an invite link.
   server = new Server({ CAUSERIE_REGISTRATION: 'open' });

@@ -30,6 +30,8 @@ export class Server {
         LEPTOS_SITE_ROOT: process.env.CAUSERIE_SITE_ROOT || path.join(root, 'target', 'site'),
         LEPTOS_OUTPUT_NAME: 'causerie',
         RUST_LOG: 'info',
+        // Tests register several accounts; a test of the modes sets its own.
+        CAUSERIE_REGISTRATION: 'open',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -379,8 +379,23 @@ async fn handshake(
         send_now(socket, &welcome).await?;
         // Version 1.1: the rooms again, with their kinds and topics.
         send_now(socket, &ServerFrame::Rooms { rooms }).await?;
+        touch_seen(app, actor);
         tracing::info!(conn = conn_id, user = %actor.name, identity = ?actor.identity, "hello");
         return Ok(connection);
+    }
+}
+
+/// Records when an account was last seen, at hello and at the end of a
+/// connection (not per message), without holding the connection up.
+fn touch_seen(app: &AppState, actor: &crate::hub::Actor) {
+    if actor.identity == crate::hub::Identity::Account {
+        let store = app.hub.store().clone();
+        let name = actor.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_seen(&name).await {
+                tracing::debug!(error = %e, "could not record when an account was seen");
+            }
+        });
     }
 }
 
@@ -439,6 +454,7 @@ impl Connection {
 
     async fn run(mut self: Box<Self>, socket: &mut WebSocket, app: &AppState) -> End {
         let end = self.serve(socket, app).await;
+        touch_seen(app, self.client.actor());
         self.client.leave_all(&app.hub);
         if self.client.actor().is_guest() {
             app.auth.release_guest(&self.client.actor().name);

@@ -286,7 +286,7 @@ impl Hub {
     /// Sends a person a fresh `rooms` frame, on every node. A store that
     /// cannot list them leaves the person's list as it was (logged): the
     /// change itself is made.
-    async fn send_rooms(&self, name: &str) {
+    pub(super) async fn send_rooms(&self, name: &str) {
         let someone = Actor {
             name: name.to_string(),
             identity: Identity::Account,

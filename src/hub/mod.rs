@@ -292,6 +292,12 @@ impl Hub {
         self.store
             .create_room_by(room_name, &caller.actor.name, caller.actor.is_guest())
             .await?;
+        if let Ok(RoomKind::Direct(names)) = protocol::parse_room(room_name) {
+            // The others' lists of rooms changed: a new conversation is theirs.
+            for other in names.into_iter().filter(|n| *n != caller.actor.name) {
+                self.send_rooms(other).await;
+            }
+        }
         Ok(())
     }
 

@@ -3,12 +3,20 @@
 
 use super::dialect::Dialect;
 use super::rows::{AccountRow, GuestRow, TokenRow};
-use super::{Account, GuestClaim, GuestName, StoreError, TokenInfo, now_ms};
+use super::{
+    Account, AccountChange, AccountInfo, Gate, GuestClaim, GuestName, Invite, InviteProblem,
+    Registered, Role, StoreError, TokenInfo, now_ms,
+};
 use crate::names::{KEY_VERSION, name_key};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-const INSERT_ACCOUNT: &str = "INSERT INTO accounts (name, name_key, password_hash, created_ms) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (name, name_key, password_hash, created_ms, role) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+
+/// The lock every registration and role change takes (PostgreSQL; SQLite
+/// has one writer): "the first account is admin" and "never no admin" are
+/// decided one at a time.
+const ACCOUNTS_LOCK: &str = "accounts";
 
 /// Everything but the message log, over `read` and `write` pools (the same
 /// pool on PostgreSQL; on SQLite a read-only pool and the one connection
@@ -164,13 +172,26 @@ where
         name: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
+        let key = name_key(name);
+        let mut tx = DB::begin_serial(
+            &self.write,
+            &[ACCOUNTS_LOCK.to_string(), format!("key:{key}")],
+        )
+        .await?;
+        let role = if any_account::<DB>(&mut tx).await? {
+            Role::Member
+        } else {
+            Role::Admin
+        };
         let done = sqlx::query(INSERT_ACCOUNT)
             .bind(name)
-            .bind(name_key(name))
+            .bind(key.as_str())
             .bind(password_hash)
             .bind(now_ms())
-            .execute(&self.write)
+            .bind(role.as_str())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(DB::rows_affected(&done) == 1)
     }
 
@@ -183,8 +204,29 @@ where
         holder: Option<&str>,
         keep_ms: i64,
     ) -> Result<bool, StoreError> {
-        // No guest claim of the name runs between the check and the insert.
-        let mut tx = DB::begin_serial(&self.write, &[format!("key:{key}")]).await?;
+        let done = self
+            .register_account(name, key, password_hash, holder, keep_ms, Gate::Open)
+            .await?;
+        Ok(matches!(done, Registered::Created(_)))
+    }
+
+    /// See [`Store::register_account`](super::Store::register_account).
+    pub async fn register_account(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+        gate: Gate<'_>,
+    ) -> Result<Registered, StoreError> {
+        // No guest claim of the name, and no other registration, runs
+        // between the checks and the insert.
+        let mut tx = DB::begin_serial(
+            &self.write,
+            &[ACCOUNTS_LOCK.to_string(), format!("key:{key}")],
+        )
+        .await?;
         let now = now_ms();
         let guest = guest_row::<DB>(&mut tx, key, name).await?;
         let mine = guest
@@ -194,17 +236,57 @@ where
             && !mine
             && (g.has_dms || g.last_seen_ms >= now - keep_ms)
         {
-            return Ok(false);
+            return Ok(Registered::Taken);
         }
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE name_key = $1 OR name = $2)",
+        )
+        .bind(key)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        if taken {
+            return Ok(Registered::Taken);
+        }
+        let role = if any_account::<DB>(&mut tx).await? {
+            match gate {
+                Gate::Open => {}
+                Gate::Closed => return Ok(Registered::Closed),
+                Gate::Invite(None) => return Ok(Registered::InviteNeeded),
+                Gate::Invite(Some(code)) => {
+                    // Used inside this transaction: undone if the account is not made.
+                    let used = sqlx::query(
+                        "UPDATE invites SET uses_left = uses_left - 1, used = used + 1 \
+                         WHERE code = $1 AND revoked_ms IS NULL AND uses_left > 0 \
+                         AND (expires_ms IS NULL OR expires_ms > $2)",
+                    )
+                    .bind(code)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if DB::rows_affected(&used) != 1 {
+                        let problem = invite_row::<DB>(&mut tx, code)
+                            .await?
+                            .and_then(|i| i.problem(now))
+                            .unwrap_or(InviteProblem::Unknown);
+                        return Ok(Registered::BadInvite(problem));
+                    }
+                }
+            }
+            Role::Member
+        } else {
+            Role::Admin
+        };
         let done = sqlx::query(INSERT_ACCOUNT)
             .bind(name)
             .bind(key)
             .bind(password_hash)
             .bind(now)
+            .bind(role.as_str())
             .execute(&mut *tx)
             .await?;
         if DB::rows_affected(&done) != 1 {
-            return Ok(false);
+            return Ok(Registered::Taken);
         }
         if mine {
             sqlx::query("DELETE FROM guest_names WHERE name_key = $1")
@@ -213,7 +295,7 @@ where
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Registered::Created(role))
     }
 
     /// See [`Store::set_password`](super::Store::set_password).
@@ -239,7 +321,7 @@ where
         // The exact spelling first: an account whose key collided when keys
         // were rewritten still signs in.
         let row: Option<AccountRow> = sqlx::query_as(
-            "SELECT name, password_hash, sessions_from_ms FROM accounts \
+            "SELECT name, password_hash, sessions_from_ms, role, banned_ms FROM accounts \
              WHERE name_key = $1 OR name = $2 ORDER BY name = $2 DESC LIMIT 1",
         )
         .bind(name_key(name))
@@ -296,8 +378,10 @@ where
 
     /// See [`Store::token_owner`](super::Store::token_owner).
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        // A banned account's tokens stop with it.
         Ok(sqlx::query_scalar(
-            "SELECT owner FROM api_tokens WHERE token_hash = $1 AND revoked_ms IS NULL",
+            "SELECT t.owner FROM api_tokens t JOIN accounts a ON a.name = t.owner \
+             WHERE t.token_hash = $1 AND t.revoked_ms IS NULL AND a.banned_ms IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.read)
@@ -384,6 +468,255 @@ where
                 .await?,
         )
     }
+
+    // ---- Team accounts (issue 14) ----
+
+    /// See [`Store::accounts_exist`](super::Store::accounts_exist).
+    pub async fn accounts_exist(&self) -> Result<bool, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        any_account::<DB>(&mut conn).await
+    }
+
+    /// See [`Store::set_role`](super::Store::set_role).
+    pub async fn set_role(&self, name: &str, role: Role) -> Result<AccountChange, StoreError> {
+        self.change_account(name, role == Role::Member, |tx_name| {
+            sqlx::query("UPDATE accounts SET role = $1 WHERE name = $2")
+                .bind(role.as_str())
+                .bind(tx_name)
+        })
+        .await
+    }
+
+    /// See [`Store::set_banned`](super::Store::set_banned).
+    pub async fn set_banned(&self, name: &str, banned: bool) -> Result<AccountChange, StoreError> {
+        if banned {
+            let now = now_ms();
+            // A second ban keeps the first one's time.
+            self.change_account(name, true, move |n| {
+                sqlx::query(
+                    "UPDATE accounts SET banned_ms = COALESCE(banned_ms, $1) WHERE name = $2",
+                )
+                .bind(now)
+                .bind(n)
+            })
+            .await
+        } else {
+            self.change_account(name, false, |n| {
+                sqlx::query("UPDATE accounts SET banned_ms = NULL WHERE name = $1").bind(n)
+            })
+            .await
+        }
+    }
+
+    /// Runs one update of an account (by its exact name) under the
+    /// accounts' lock; when `removes_admin`, refuses if the account is the
+    /// last admin who is not banned.
+    async fn change_account<'n>(
+        &self,
+        name: &'n str,
+        removes_admin: bool,
+        update: impl FnOnce(&'n str) -> sqlx::query::Query<'n, DB, DB::Arguments<'n>>,
+    ) -> Result<AccountChange, StoreError> {
+        let mut tx = DB::begin_serial(&self.write, &[ACCOUNTS_LOCK.to_string()]).await?;
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT role, banned_ms FROM accounts WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((role, banned_ms)) = row else {
+            return Ok(AccountChange::NoSuchAccount);
+        };
+        if removes_admin && Role::from_stored(&role) == Role::Admin && banned_ms.is_none() {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM accounts \
+                 WHERE role = 'admin' AND banned_ms IS NULL AND name <> $1",
+            )
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+            if others == 0 {
+                return Ok(AccountChange::LastAdmin);
+            }
+        }
+        update(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(AccountChange::Done)
+    }
+
+    /// See [`Store::account_list`](super::Store::account_list).
+    pub async fn account_list(&self) -> Result<Vec<AccountInfo>, StoreError> {
+        let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT name, role, last_seen_ms, banned_ms FROM accounts ORDER BY name_key, name",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, role, last_seen_ms, banned_ms)| AccountInfo {
+                name,
+                role: Role::from_stored(&role),
+                last_seen_ms,
+                banned: banned_ms.is_some(),
+            })
+            .collect())
+    }
+
+    /// See [`Store::touch_seen`](super::Store::touch_seen).
+    pub async fn touch_seen(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET last_seen_ms = $1 WHERE name = $2")
+            .bind(now_ms())
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// See [`Store::banned_since`](super::Store::banned_since).
+    pub async fn banned_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM accounts WHERE banned_ms >= $1")
+                .bind(since_ms)
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// See [`Store::create_invite`](super::Store::create_invite).
+    pub async fn create_invite(
+        &self,
+        code: &str,
+        created_by: &str,
+        uses: i64,
+        expires_ms: i64,
+    ) -> Result<Invite, StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO invites (code, created_by, created_ms, expires_ms, uses_left) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(code)
+        .bind(created_by)
+        .bind(now)
+        .bind(expires_ms)
+        .bind(uses)
+        .execute(&self.write)
+        .await?;
+        Ok(Invite {
+            code: code.to_string(),
+            created_by: created_by.to_string(),
+            created_ms: now,
+            expires_ms: Some(expires_ms),
+            uses_left: uses,
+            used: 0,
+            revoked: false,
+        })
+    }
+
+    /// See [`Store::invite`](super::Store::invite).
+    pub async fn invite(&self, code: &str) -> Result<Option<Invite>, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        invite_row::<DB>(&mut conn, code).await
+    }
+
+    /// See [`Store::live_invites`](super::Store::live_invites).
+    pub async fn live_invites(&self) -> Result<Vec<Invite>, StoreError> {
+        let rows: Vec<InviteTuple> = sqlx::query_as(&format!(
+            "SELECT {INVITE_COLUMNS} FROM invites WHERE revoked_ms IS NULL AND uses_left > 0 \
+             AND (expires_ms IS NULL OR expires_ms > $1) ORDER BY created_ms DESC, code"
+        ))
+        .bind(now_ms())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(invite_of).collect())
+    }
+
+    /// See [`Store::revoke_invite`](super::Store::revoke_invite).
+    pub async fn revoke_invite(&self, code: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE invites SET revoked_ms = $1 WHERE code = $2 AND revoked_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(code)
+        .execute(&self.write)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    /// See [`Store::block_guest`](super::Store::block_guest).
+    pub async fn block_guest(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO guest_blocks (name_key, until_ms) VALUES ($1, $2) \
+             ON CONFLICT (name_key) DO UPDATE SET until_ms = $2",
+        )
+        .bind(key)
+        .bind(until_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// See [`Store::guest_blocked`](super::Store::guest_blocked).
+    pub async fn guest_blocked(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM guest_blocks WHERE name_key = $1 AND until_ms > $2)",
+        )
+        .bind(key)
+        .bind(now_ms())
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    // ---- end of team accounts ----
+}
+
+/// Whether any account exists, read on `conn`.
+async fn any_account<DB>(conn: &mut DB::Connection) -> Result<bool, StoreError>
+where
+    DB: Dialect,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> bool: Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+const INVITE_COLUMNS: &str =
+    "code, created_by, created_ms, expires_ms, uses_left, used, revoked_ms";
+type InviteTuple = (String, String, i64, Option<i64>, i64, i64, Option<i64>);
+
+fn invite_of(r: InviteTuple) -> Invite {
+    Invite {
+        code: r.0,
+        created_by: r.1,
+        created_ms: r.2,
+        expires_ms: r.3,
+        uses_left: r.4,
+        used: r.5,
+        revoked: r.6.is_some(),
+    }
+}
+
+/// An invite by its code, read on `conn`.
+async fn invite_row<DB>(conn: &mut DB::Connection, code: &str) -> Result<Option<Invite>, StoreError>
+where
+    DB: Dialect,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let row: Option<InviteTuple> = sqlx::query_as(&format!(
+        "SELECT {INVITE_COLUMNS} FROM invites WHERE code = $1"
+    ))
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(invite_of))
 }
 
 /// The reservation of `key`, read on `conn` (inside the caller's

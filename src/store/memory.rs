@@ -14,8 +14,9 @@
 //! ```
 
 use super::{
-    Account, Appended, GuestClaim, GuestName, NewMessage, Page, PendingAppend, RoomMeta, Store,
-    StoreError, TokenInfo, format_ts, now_ms,
+    Account, AccountChange, AccountInfo, Appended, Gate, GuestClaim, GuestName, Invite,
+    InviteProblem, NewMessage, Page, PendingAppend, Registered, Role, RoomMeta, Store, StoreError,
+    TokenInfo, format_ts, now_ms,
 };
 use crate::names::name_key;
 use crate::protocol::{Message, RoomKind, parse_room};
@@ -43,8 +44,9 @@ struct State {
     /// By name key.
     guests: HashMap<String, Guest>,
     settings: HashMap<String, String>,
-    /// Accounts made admins by a test.
-    admins: BTreeSet<String>,
+    invites: Vec<Invite>,
+    /// Guest name key → blocked until (ms).
+    guest_blocks: HashMap<String, i64>,
 }
 
 struct Room {
@@ -62,6 +64,9 @@ struct StoredAccount {
     key: String,
     password_hash: String,
     sessions_from_ms: i64,
+    role: Role,
+    banned_ms: Option<i64>,
+    last_seen_ms: Option<i64>,
 }
 
 struct Token {
@@ -121,11 +126,6 @@ impl MemoryStore {
     /// receiver, as a batch that did not commit).
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
-    }
-
-    /// Makes an account an admin (roles have no other way in here).
-    pub fn make_admin(&self, name: &str) {
-        self.lock().admins.insert(name.to_string());
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -196,6 +196,8 @@ impl State {
             name: name.clone(),
             password_hash: a.password_hash.clone(),
             sessions_from_ms: a.sessions_from_ms,
+            role: a.role,
+            banned: a.banned_ms.is_some(),
         })
     }
 
@@ -203,15 +205,35 @@ impl State {
         if self.accounts.contains_key(name) || self.accounts.values().any(|a| a.key == key) {
             return false;
         }
+        let role = if self.accounts.is_empty() {
+            Role::Admin
+        } else {
+            Role::Member
+        };
         self.accounts.insert(
             name.to_string(),
             StoredAccount {
                 key: key.to_string(),
                 password_hash: password_hash.to_string(),
                 sessions_from_ms: 0,
+                role,
+                banned_ms: None,
+                last_seen_ms: None,
             },
         );
         true
+    }
+
+    /// Whether changing `name` so that it is no longer an admin (or is
+    /// banned) would leave no admin who is not banned.
+    fn last_admin(&self, name: &str) -> bool {
+        self.accounts
+            .get(name)
+            .is_some_and(|a| a.role == Role::Admin && a.banned_ms.is_none())
+            && !self
+                .accounts
+                .iter()
+                .any(|(n, a)| n != name && a.role == Role::Admin && a.banned_ms.is_none())
     }
 
     /// Whether any of `names` is a member of a direct-message room, without
@@ -380,24 +402,10 @@ impl Store for MemoryStore {
         holder: Option<&str>,
         keep_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut s = self.up()?;
-        let guest = s.guest(key, name);
-        let mine = guest
-            .as_ref()
-            .is_some_and(|g| Some(g.holder.as_str()) == holder);
-        if let Some(g) = &guest
-            && !mine
-            && (g.has_dms || g.last_seen_ms >= now_ms() - keep_ms)
-        {
-            return Ok(false);
-        }
-        if !s.insert_account(name, key, password_hash) {
-            return Ok(false);
-        }
-        if mine {
-            s.guests.remove(key);
-        }
-        Ok(true)
+        let done = self
+            .register_account(name, key, password_hash, holder, keep_ms, Gate::Open)
+            .await?;
+        Ok(matches!(done, Registered::Created(_)))
     }
 
     async fn set_password(
@@ -477,6 +485,11 @@ impl Store for MemoryStore {
         Ok(s.tokens
             .iter()
             .find(|t| t.hash == token_hash && !t.revoked)
+            .filter(|t| {
+                s.accounts
+                    .get(&t.owner)
+                    .is_some_and(|a| a.banned_ms.is_none())
+            })
             .map(|t| t.owner.clone()))
     }
 
@@ -625,8 +638,197 @@ impl Store for MemoryStore {
     }
 
     async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.up()?.admins.contains(name))
+        Ok(self
+            .up()?
+            .accounts
+            .get(name)
+            .is_some_and(|a| a.role == Role::Admin && a.banned_ms.is_none()))
     }
+
+    // ---- Team accounts (issue 14) ----
+
+    async fn register_account(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+        gate: Gate<'_>,
+    ) -> Result<Registered, StoreError> {
+        let mut s = self.up()?;
+        let now = now_ms();
+        let guest = s.guest(key, name);
+        let mine = guest
+            .as_ref()
+            .is_some_and(|g| Some(g.holder.as_str()) == holder);
+        if let Some(g) = &guest
+            && !mine
+            && (g.has_dms || g.last_seen_ms >= now - keep_ms)
+        {
+            return Ok(Registered::Taken);
+        }
+        if s.accounts.contains_key(name) || s.accounts.values().any(|a| a.key == key) {
+            return Ok(Registered::Taken);
+        }
+        let mut used = None;
+        if !s.accounts.is_empty() {
+            match gate {
+                Gate::Open => {}
+                Gate::Closed => return Ok(Registered::Closed),
+                Gate::Invite(None) => return Ok(Registered::InviteNeeded),
+                Gate::Invite(Some(code)) => {
+                    let Some(i) = s.invites.iter().position(|i| i.code == code) else {
+                        return Ok(Registered::BadInvite(InviteProblem::Unknown));
+                    };
+                    if let Some(p) = s.invites[i].problem(now) {
+                        return Ok(Registered::BadInvite(p));
+                    }
+                    used = Some(i);
+                }
+            }
+        }
+        s.insert_account(name, key, password_hash);
+        if let Some(i) = used {
+            s.invites[i].uses_left -= 1;
+            s.invites[i].used += 1;
+        }
+        if mine {
+            s.guests.remove(key);
+        }
+        Ok(Registered::Created(
+            s.accounts.get(name).map_or(Role::Member, |a| a.role),
+        ))
+    }
+
+    async fn accounts_exist(&self) -> Result<bool, StoreError> {
+        Ok(!self.up()?.accounts.is_empty())
+    }
+
+    async fn set_role(&self, name: &str, role: Role) -> Result<AccountChange, StoreError> {
+        let mut s = self.up()?;
+        if !s.accounts.contains_key(name) {
+            return Ok(AccountChange::NoSuchAccount);
+        }
+        if role == Role::Member && s.last_admin(name) {
+            return Ok(AccountChange::LastAdmin);
+        }
+        if let Some(a) = s.accounts.get_mut(name) {
+            a.role = role;
+        }
+        Ok(AccountChange::Done)
+    }
+
+    async fn set_banned(&self, name: &str, banned: bool) -> Result<AccountChange, StoreError> {
+        let mut s = self.up()?;
+        if !s.accounts.contains_key(name) {
+            return Ok(AccountChange::NoSuchAccount);
+        }
+        if banned && s.last_admin(name) {
+            return Ok(AccountChange::LastAdmin);
+        }
+        if let Some(a) = s.accounts.get_mut(name) {
+            a.banned_ms = if banned {
+                a.banned_ms.or(Some(now_ms()))
+            } else {
+                None
+            };
+        }
+        Ok(AccountChange::Done)
+    }
+
+    async fn account_list(&self) -> Result<Vec<AccountInfo>, StoreError> {
+        let s = self.up()?;
+        let mut list: Vec<AccountInfo> = s
+            .accounts
+            .iter()
+            .map(|(n, a)| AccountInfo {
+                name: n.clone(),
+                role: a.role,
+                last_seen_ms: a.last_seen_ms,
+                banned: a.banned_ms.is_some(),
+            })
+            .collect();
+        list.sort_by(|a, b| name_key(&a.name).cmp(&name_key(&b.name)));
+        Ok(list)
+    }
+
+    async fn touch_seen(&self, name: &str) -> Result<(), StoreError> {
+        if let Some(a) = self.up()?.accounts.get_mut(name) {
+            a.last_seen_ms = Some(now_ms());
+        }
+        Ok(())
+    }
+
+    async fn banned_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .up()?
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.banned_ms.is_some_and(|b| b >= since_ms))
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    async fn create_invite(
+        &self,
+        code: &str,
+        created_by: &str,
+        uses: i64,
+        expires_ms: i64,
+    ) -> Result<Invite, StoreError> {
+        let invite = Invite {
+            code: code.to_string(),
+            created_by: created_by.to_string(),
+            created_ms: now_ms(),
+            expires_ms: Some(expires_ms),
+            uses_left: uses,
+            used: 0,
+            revoked: false,
+        };
+        self.up()?.invites.push(invite.clone());
+        Ok(invite)
+    }
+
+    async fn invite(&self, code: &str) -> Result<Option<Invite>, StoreError> {
+        Ok(self.up()?.invites.iter().find(|i| i.code == code).cloned())
+    }
+
+    async fn live_invites(&self) -> Result<Vec<Invite>, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .up()?
+            .invites
+            .iter()
+            .rev()
+            .filter(|i| i.problem(now).is_none())
+            .cloned()
+            .collect())
+    }
+
+    async fn revoke_invite(&self, code: &str) -> Result<bool, StoreError> {
+        let mut s = self.up()?;
+        Ok(s.invites
+            .iter_mut()
+            .find(|i| i.code == code && !i.revoked)
+            .map(|i| i.revoked = true)
+            .is_some())
+    }
+
+    async fn block_guest(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.up()?.guest_blocks.insert(key.to_string(), until_ms);
+        Ok(())
+    }
+
+    async fn guest_blocked(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .up()?
+            .guest_blocks
+            .get(key)
+            .is_some_and(|&until| until > now_ms()))
+    }
+
+    // ---- end of team accounts ----
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.up().map(|_| ())

@@ -11,6 +11,7 @@
 //! writers decide duplicates with `plan.rs`. `memory.rs` is a store for the
 //! hub's in-process tests.
 
+pub mod backup;
 mod dialect;
 mod directory;
 mod history;
@@ -69,6 +70,11 @@ pub struct Account {
     pub password_hash: String,
     /// Sessions signed in before this time (ms) no longer count.
     pub sessions_from_ms: i64,
+    /// Admin or member.
+    pub role: Role,
+    /// A banned account keeps its name but cannot sign in, and its
+    /// sessions and tokens no longer count.
+    pub banned: bool,
 }
 
 /// An API token as its owner sees it in the list (never the token itself).
@@ -316,12 +322,185 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether `name` (spelled so) is an admin's account, not banned.
     async fn is_admin(&self, name: &str) -> Result<bool, StoreError>;
+    // ---- Team accounts (issue 14): roles, bans, last seen, invites, guest blocks ----
+
+    /// Registers an account through the gate of the server's registration
+    /// mode, like [`Store::create_account_for_guest`]; on an empty server
+    /// the first account passes whatever the gate and becomes admin (two
+    /// racing first registrations: exactly one admin). An invite is used
+    /// only when the account is made.
+    #[allow(clippy::too_many_arguments)]
+    async fn register_account(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+        gate: Gate<'_>,
+    ) -> Result<Registered, StoreError>;
+
+    /// Whether any account exists (an empty server offers its first one).
+    async fn accounts_exist(&self) -> Result<bool, StoreError>;
+
+    /// Sets an account's role; never demotes the last admin who is not banned.
+    async fn set_role(&self, name: &str, role: Role) -> Result<AccountChange, StoreError>;
+
+    /// Bans (keeping the name) or lifts a ban; never bans the last admin
+    /// who is not banned.
+    async fn set_banned(&self, name: &str, banned: bool) -> Result<AccountChange, StoreError>;
+
+    /// Every account, by name, for the admins' list.
+    async fn account_list(&self) -> Result<Vec<AccountInfo>, StoreError>;
+
+    /// Records that an account was seen now (at connect and disconnect).
+    async fn touch_seen(&self, name: &str) -> Result<(), StoreError>;
+
+    /// The accounts banned at or after `since_ms` and still banned.
+    async fn banned_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Records a new invite link.
+    async fn create_invite(
+        &self,
+        code: &str,
+        created_by: &str,
+        uses: i64,
+        expires_ms: i64,
+    ) -> Result<Invite, StoreError>;
+
+    /// An invite by its code, live or not.
+    async fn invite(&self, code: &str) -> Result<Option<Invite>, StoreError>;
+
+    /// The invites that can still be used, newest first.
+    async fn live_invites(&self) -> Result<Vec<Invite>, StoreError>;
+
+    /// Revokes an invite; `false` when there is no such live invite.
+    async fn revoke_invite(&self, code: &str) -> Result<bool, StoreError>;
+
+    /// Blocks a guest name (by its [`name_key`](crate::names::name_key))
+    /// until `until_ms`.
+    async fn block_guest(&self, key: &str, until_ms: i64) -> Result<(), StoreError>;
+
+    /// Whether a guest name (by its key) is blocked now.
+    async fn guest_blocked(&self, key: &str) -> Result<bool, StoreError>;
+
+    // ---- end of team accounts ----
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Finishes pending writes before the process exits.
     async fn close(&self);
+}
+
+// ---- Team accounts (issue 14) ----
+
+/// An account's role on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// The stored and displayed form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// The stored form read back (anything but `admin` is a member).
+    pub fn from_stored(s: &str) -> Role {
+        if s == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
+}
+
+/// Who may register once the server has accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate<'a> {
+    /// Anyone.
+    Open,
+    /// Only with a live invite code.
+    Invite(Option<&'a str>),
+    /// No one (the command line makes accounts).
+    Closed,
+}
+
+/// Why a live-looking invite code cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteProblem {
+    Unknown,
+    UsedUp,
+    Expired,
+    Revoked,
+}
+
+/// What a registration came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// Made, with this role.
+    Created(Role),
+    /// The name is an account's, or a guest's another browser keeps.
+    Taken,
+    /// Registration is closed.
+    Closed,
+    /// An invite is needed and none was given.
+    InviteNeeded,
+    /// The invite given cannot be used.
+    BadInvite(InviteProblem),
+}
+
+/// What a change to an account came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Done,
+    NoSuchAccount,
+    /// It would leave the server without an admin.
+    LastAdmin,
+}
+
+/// An account as the admins' list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub name: String,
+    pub role: Role,
+    pub last_seen_ms: Option<i64>,
+    pub banned: bool,
+}
+
+/// An invite link's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub code: String,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub uses_left: i64,
+    pub used: i64,
+    pub revoked: bool,
+}
+
+impl Invite {
+    /// Why it cannot be used at `now_ms`, if it cannot.
+    pub fn problem(&self, now_ms: i64) -> Option<InviteProblem> {
+        if self.revoked {
+            Some(InviteProblem::Revoked)
+        } else if self.uses_left <= 0 {
+            Some(InviteProblem::UsedUp)
+        } else if self.expires_ms.is_some_and(|e| e <= now_ms) {
+            Some(InviteProblem::Expired)
+        } else {
+            None
+        }
+    }
 }
 
 /// Where the session store keeps sessions: the same database as history.

@@ -1,7 +1,7 @@
 //! Rows as both databases return them, mapped by column name with
 //! `FromRow`, and turned into the store's types.
 
-use super::{Account, TokenInfo, format_ts};
+use super::{Account, Role, TokenInfo, format_ts};
 use crate::protocol::Message;
 
 /// The columns every message query selects.
@@ -37,6 +37,8 @@ pub struct AccountRow {
     pub name: String,
     pub password_hash: String,
     pub sessions_from_ms: i64,
+    pub role: String,
+    pub banned_ms: Option<i64>,
 }
 
 impl From<AccountRow> for Account {
@@ -45,6 +47,8 @@ impl From<AccountRow> for Account {
             name: r.name,
             password_hash: r.password_hash,
             sessions_from_ms: r.sessions_from_ms,
+            role: Role::from_stored(&r.role),
+            banned: r.banned_ms.is_some(),
         }
     }
 }

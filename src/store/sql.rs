@@ -12,8 +12,8 @@ use super::directory::Directory;
 use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
-    Account, GuestClaim, GuestName, NewMessage, Page, PendingAppend, RoomMeta, Store, StoreError,
-    TokenInfo,
+    Account, AccountChange, AccountInfo, Gate, GuestClaim, GuestName, Invite, NewMessage, Page,
+    PendingAppend, Registered, Role, RoomMeta, Store, StoreError, TokenInfo,
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
@@ -243,6 +243,80 @@ where
     async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
         self.directory.is_admin(name).await
     }
+
+    // ---- Team accounts (issue 14) ----
+
+    async fn register_account(
+        &self,
+        name: &str,
+        key: &str,
+        password_hash: &str,
+        holder: Option<&str>,
+        keep_ms: i64,
+        gate: Gate<'_>,
+    ) -> Result<Registered, StoreError> {
+        self.directory
+            .register_account(name, key, password_hash, holder, keep_ms, gate)
+            .await
+    }
+
+    async fn accounts_exist(&self) -> Result<bool, StoreError> {
+        self.directory.accounts_exist().await
+    }
+
+    async fn set_role(&self, name: &str, role: Role) -> Result<AccountChange, StoreError> {
+        self.directory.set_role(name, role).await
+    }
+
+    async fn set_banned(&self, name: &str, banned: bool) -> Result<AccountChange, StoreError> {
+        self.directory.set_banned(name, banned).await
+    }
+
+    async fn account_list(&self) -> Result<Vec<AccountInfo>, StoreError> {
+        self.directory.account_list().await
+    }
+
+    async fn touch_seen(&self, name: &str) -> Result<(), StoreError> {
+        self.directory.touch_seen(name).await
+    }
+
+    async fn banned_since(&self, since_ms: i64) -> Result<Vec<String>, StoreError> {
+        self.directory.banned_since(since_ms).await
+    }
+
+    async fn create_invite(
+        &self,
+        code: &str,
+        created_by: &str,
+        uses: i64,
+        expires_ms: i64,
+    ) -> Result<Invite, StoreError> {
+        self.directory
+            .create_invite(code, created_by, uses, expires_ms)
+            .await
+    }
+
+    async fn invite(&self, code: &str) -> Result<Option<Invite>, StoreError> {
+        self.directory.invite(code).await
+    }
+
+    async fn live_invites(&self) -> Result<Vec<Invite>, StoreError> {
+        self.directory.live_invites().await
+    }
+
+    async fn revoke_invite(&self, code: &str) -> Result<bool, StoreError> {
+        self.directory.revoke_invite(code).await
+    }
+
+    async fn block_guest(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.directory.block_guest(key, until_ms).await
+    }
+
+    async fn guest_blocked(&self, key: &str) -> Result<bool, StoreError> {
+        self.directory.guest_blocked(key).await
+    }
+
+    // ---- end of team accounts ----
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.history.ping().await

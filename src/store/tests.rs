@@ -371,7 +371,164 @@ async fn behaves_like_a_store(store: &dyn Store) {
     keeps_the_log(store).await;
     keeps_rooms(store).await;
     keeps_the_directory(store).await;
+    keeps_team_accounts(store).await;
     keeps_members(store).await;
+}
+
+/// Team accounts (issue 14), after [`keeps_the_directory`] made `Ann`, the
+/// first account: roles, the registration gate and invites, bans, last
+/// seen, guest blocks.
+async fn keeps_team_accounts(store: &dyn Store) {
+    use super::{AccountChange, Gate, InviteProblem, Registered, Role};
+    let ann = store.account("Ann").await.unwrap().unwrap();
+    assert_eq!(
+        (ann.role, ann.banned),
+        (Role::Admin, false),
+        "the first account"
+    );
+    assert!(store.accounts_exist().await.unwrap());
+    let register = |name: &'static str, gate| async move {
+        store
+            .register_account(name, &name_key(name), "h", None, KEEP_MS, gate)
+            .await
+            .unwrap()
+    };
+    assert_eq!(register("Bo", Gate::Closed).await, Registered::Closed);
+    assert_eq!(
+        register("Bo", Gate::Invite(None)).await,
+        Registered::InviteNeeded
+    );
+    assert_eq!(
+        register("Bo", Gate::Invite(Some("nope"))).await,
+        Registered::BadInvite(InviteProblem::Unknown)
+    );
+    let now = now_ms();
+    store
+        .create_invite("one", "Ann", 1, now + 60_000)
+        .await
+        .unwrap();
+    store.create_invite("old", "Ann", 1, now - 1).await.unwrap();
+    store
+        .create_invite("gone", "Ann", 3, now + 60_000)
+        .await
+        .unwrap();
+    assert!(store.revoke_invite("gone").await.unwrap());
+    assert!(!store.revoke_invite("gone").await.unwrap());
+    let live: Vec<String> = store
+        .live_invites()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.code)
+        .collect();
+    assert_eq!(live, vec!["one".to_string()]);
+    // A taken name does not use the invite.
+    assert_eq!(
+        register("ann", Gate::Invite(Some("one"))).await,
+        Registered::Taken
+    );
+    assert_eq!(
+        register("Bo", Gate::Invite(Some("one"))).await,
+        Registered::Created(Role::Member)
+    );
+    assert_eq!(
+        register("Cy", Gate::Invite(Some("one"))).await,
+        Registered::BadInvite(InviteProblem::UsedUp)
+    );
+    assert_eq!(
+        register("Cy", Gate::Invite(Some("old"))).await,
+        Registered::BadInvite(InviteProblem::Expired)
+    );
+    assert_eq!(
+        register("Cy", Gate::Invite(Some("gone"))).await,
+        Registered::BadInvite(InviteProblem::Revoked)
+    );
+    let one = store.invite("one").await.unwrap().unwrap();
+    assert_eq!((one.uses_left, one.used), (0, 1));
+    assert_eq!(
+        register("Cy", Gate::Open).await,
+        Registered::Created(Role::Member)
+    );
+
+    // Never no admin: neither demoted nor banned while the only one.
+    assert_eq!(
+        store.set_role("Ann", Role::Member).await.unwrap(),
+        AccountChange::LastAdmin
+    );
+    assert_eq!(
+        store.set_banned("Ann", true).await.unwrap(),
+        AccountChange::LastAdmin
+    );
+    assert_eq!(
+        store.set_role("nobody", Role::Admin).await.unwrap(),
+        AccountChange::NoSuchAccount
+    );
+    assert_eq!(
+        store.set_role("Bo", Role::Admin).await.unwrap(),
+        AccountChange::Done
+    );
+    assert_eq!(
+        store.set_role("Ann", Role::Member).await.unwrap(),
+        AccountChange::Done
+    );
+    assert_eq!(
+        store.account("Ann").await.unwrap().unwrap().role,
+        Role::Member
+    );
+
+    // A ban keeps the name, stops the tokens, and is found by the watchers.
+    store.create_token("Cy", "t", "cy-hash").await.unwrap();
+    assert_eq!(
+        store.token_owner("cy-hash").await.unwrap().as_deref(),
+        Some("Cy")
+    );
+    let before = now_ms();
+    assert_eq!(
+        store.set_banned("Cy", true).await.unwrap(),
+        AccountChange::Done
+    );
+    assert!(store.account("Cy").await.unwrap().unwrap().banned);
+    assert_eq!(store.token_owner("cy-hash").await.unwrap(), None);
+    assert_eq!(
+        store.banned_since(before - 1000).await.unwrap(),
+        vec!["Cy".to_string()]
+    );
+    assert!(
+        store
+            .banned_since(now_ms() + 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(register("cy", Gate::Open).await, Registered::Taken);
+    assert_eq!(
+        store.set_banned("Cy", false).await.unwrap(),
+        AccountChange::Done
+    );
+    assert_eq!(
+        store.token_owner("cy-hash").await.unwrap().as_deref(),
+        Some("Cy")
+    );
+
+    store.touch_seen("Bo").await.unwrap();
+    let list = store.account_list().await.unwrap();
+    let names: Vec<&str> = list.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["Ann", "Bo", "Cy"]);
+    assert!(list[1].last_seen_ms.is_some_and(|t| t >= before - 1000));
+    assert!(list[2].last_seen_ms.is_none());
+    assert_eq!(list[1].role, Role::Admin);
+
+    store
+        .block_guest(&name_key("Eve"), now_ms() + 60_000)
+        .await
+        .unwrap();
+    store
+        .block_guest(&name_key("Old"), now_ms() - 1)
+        .await
+        .unwrap();
+    assert!(store.guest_blocked(&name_key("EVE")).await.unwrap());
+    assert!(!store.guest_blocked(&name_key("Old")).await.unwrap());
+    assert!(!store.guest_blocked(&name_key("Zed")).await.unwrap());
 }
 
 #[tokio::test]

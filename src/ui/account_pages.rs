@@ -4,6 +4,9 @@
 use crate::account::{
     ChangePassword, CreateToken, Login, Logout, Me, Register, RevokeToken, list_tokens, whoami,
 };
+use crate::admin::registration_info;
+use crate::ui::i18n::K;
+use crate::ui::layout::Layout;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -68,15 +71,70 @@ pub fn LoginPage() -> impl IntoView {
             <Show when=move || error().is_some()>
                 <p class="hint error" role="alert">{error}</p>
             </Show>
+            <FirstAccountNotice/>
             <p class="switch">"No account yet? " <A href="/register">"Register"</A></p>
         </main>
     }
 }
 
-/// `/register`.
+/// On a server without accounts, the way to its first (admin) account.
+#[component]
+fn FirstAccountNotice() -> impl IntoView {
+    let layout = expect_context::<Layout>();
+    let info = Resource::new(|| (), |_| registration_info(None));
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let first = info.await.map(|i| i.first).unwrap_or(false);
+                first.then(|| view! {
+                    <p class="hint notice" role="status" data-testid="first-account">
+                        {layout.tr(K::FirstAccountLogin)} " "
+                        <A href="/register">{layout.tr(K::CreateFirstAccount)}</A>
+                    </p>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// `/register` (an invite code may come as `?invite=CODE`).
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let invite = query.with_untracked(|q| q.get("invite"));
+    view! { <Registration invite/> }
+}
+
+/// `/invite/{code}`: registration with an invite code, or why the link
+/// is dead.
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let invite = params.with_untracked(|p| p.get("code"));
+    view! { <Registration invite/> }
+}
+
+/// What an invite problem says, in the page's language.
+fn invite_problem_key(problem: &str) -> K {
+    match problem {
+        "used_up" => K::InviteUsedUp,
+        "expired" => K::InviteExpired,
+        "revoked" => K::InviteRevoked,
+        _ => K::InviteUnknown,
+    }
+}
+
+/// The registration form, or what keeps this visitor from it: the first
+/// account of an empty server is offered to anyone (it becomes admin);
+/// past it, `CAUSERIE_REGISTRATION` and the invite code decide.
+#[component]
+fn Registration(invite: Option<String>) -> impl IntoView {
+    let layout = expect_context::<Layout>();
     let me = use_me();
+    let info = {
+        let invite = invite.clone();
+        Resource::new(move || (), move |_| registration_info(invite.clone()))
+    };
     let action = ServerAction::<Register>::new();
     reload_home_on_success(move || matches!(action.value().get(), Some(Ok(_))));
     let error = move || {
@@ -86,30 +144,68 @@ pub fn RegisterPage() -> impl IntoView {
             .and_then(|r| r.err())
             .map(|e| error_text(&e))
     };
+    let title = if invite.is_some() {
+        K::InviteTitle
+    } else {
+        K::RegTitle
+    };
+    // A plain string: the server reads the title after the render, outside
+    // the request's reactive arena (docs/TESTING.md).
+    let page_title = format!("{} · Causerie", layout.lang.get_untracked().t(title));
     view! {
-        <Title text="Register · Causerie"/>
+        <Title text=page_title/>
         <main class="auth-page">
             <a class="brand" href="/" rel="external">"Causerie"</a>
-            <h1>"Create an account"</h1>
+            <h1>{layout.tr(title)}</h1>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let csrf = me.await.map(|m| m.csrf).unwrap_or_default();
-                    view! {
-                        <ActionForm action=action attr:class="auth-form">
-                            <input type="hidden" name="csrf" value=csrf/>
-                            <label for="register-name">"Name"</label>
-                            <input id="register-name" name="name" autocomplete="username" required maxlength="32"/>
-                            <label for="register-password">"Password (8 characters or more)"</label>
-                            <input id="register-password" type="password" name="password" autocomplete="new-password" required minlength="8"/>
-                            <button type="submit">"Register"</button>
-                        </ActionForm>
-                    }
-                })}
+                {move || {
+                    let invite = invite.clone();
+                    Suspend::new(async move {
+                        let csrf = me.await.map(|m| m.csrf).unwrap_or_default();
+                        let info = info.await.unwrap_or_default();
+                        let notice = |key: K, class: &'static str| {
+                            view! { <p class=class role="status" data-testid="registration-notice">{layout.tr(key)}</p> }
+                        };
+                        // A dead link says why, whatever the mode.
+                        if let Some(p) = info.invite_problem.as_deref() {
+                            return view! {
+                                {notice(invite_problem_key(p), "hint error")}
+                            }
+                                .into_any();
+                        }
+                        let (lead, open) = if info.first {
+                            (Some(K::FirstAccount), true)
+                        } else if invite.is_some() && info.mode != "closed" {
+                            (Some(K::Invited), true)
+                        } else {
+                            match info.mode.as_str() {
+                                "open" => (None, true),
+                                "closed" => (Some(K::RegClosed), false),
+                                _ => (Some(K::RegInviteOnly), false),
+                            }
+                        };
+                        let lead = lead.map(|k| notice(k, if open { "hint notice" } else { "hint error" }));
+                        let form = open.then(|| {
+                            view! {
+                                <ActionForm action=action attr:class="auth-form">
+                                    <input type="hidden" name="csrf" value=csrf/>
+                                    <input type="hidden" name="invite" value=invite.clone().unwrap_or_default()/>
+                                    <label for="register-name">{layout.tr(K::RegName)}</label>
+                                    <input id="register-name" name="name" autocomplete="username" required maxlength="32"/>
+                                    <label for="register-password">{layout.tr(K::RegPassword)}</label>
+                                    <input id="register-password" type="password" name="password" autocomplete="new-password" required minlength="8"/>
+                                    <button type="submit">{layout.tr(K::RegSubmit)}</button>
+                                </ActionForm>
+                            }
+                        });
+                        view! { {lead} {form} }.into_any()
+                    })
+                }}
             </Suspense>
             <Show when=move || error().is_some()>
                 <p class="hint error" role="alert">{error}</p>
             </Show>
-            <p class="switch">"Already registered? " <A href="/login">"Sign in"</A></p>
+            <p class="switch">{layout.tr(K::RegHaveAccount)} " " <A href="/login">{layout.tr(K::SignIn)}</A></p>
         </main>
     }
 }
@@ -161,8 +257,13 @@ pub fn AccountPage() -> impl IntoView {
                     let csrf2 = me.csrf.clone();
                     let csrf3 = me.csrf.clone();
                     let csrf4 = me.csrf.clone();
+                    let admin_link = me.admin.then(|| {
+                        let layout = expect_context::<Layout>();
+                        view! { <p><A href="/admin">{layout.tr(K::AdminLink)}</A></p> }
+                    });
                     view! {
                         <h1>"Signed in as " {name}</h1>
+                        {admin_link}
                         <ActionForm action=logout attr:class="inline-form">
                             <input type="hidden" name="csrf" value=csrf/>
                             <button type="submit" class="secondary">"Sign out"</button>

@@ -2,7 +2,7 @@
 //! and the composer. One page for `/` and every `/r/{room}`; moving between
 //! rooms changes signals, not the document, and keeps the socket.
 
-use super::chat_state::{Access, Badge, badge};
+use super::chat_state::{Access, Badge, Status, badge};
 use super::composer::Composer;
 use super::i18n::K;
 use super::layout::Layout;
@@ -15,6 +15,7 @@ use super::rooms::{DEFAULT_ROOM, is_dm, is_private, room_label};
 use super::sidebar::Sidebar;
 use super::snapshot;
 use super::state::Chat;
+use crate::protocol::Ended;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -211,6 +212,9 @@ fn OnlineCount() -> impl IntoView {
 fn Footer() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let can_write = move || {
+        if matches!(chat.status.get(), Status::Ended(_)) {
+            return false;
+        }
         let room = chat.here();
         let access = room.access.get();
         room.problem.get().is_none()
@@ -240,12 +244,15 @@ fn StatusBadge() -> impl IntoView {
             Badge::Connecting => K::StatusConnecting,
             Badge::Connected => K::StatusConnected,
             Badge::Reconnecting => K::StatusReconnecting,
+            Badge::Ended(Ended::Banned) => K::StatusBanned,
+            Badge::Ended(Ended::Blocked) => K::StatusBlocked,
+            Badge::Ended(_) => K::StatusSignedOut,
         })
     };
     let class = move || match shown() {
         Badge::Connected => "status status-ok",
         Badge::JoinOrSignIn => "status status-invite",
-        Badge::Offline => "status status-off",
+        Badge::Offline | Badge::Ended(_) => "status status-off",
         _ => "status status-wait",
     };
     view! {
@@ -255,12 +262,24 @@ fn StatusBadge() -> impl IntoView {
     }
 }
 
-/// The last problem, until the next one or a reconnect.
+/// The last problem, until the next one or a reconnect; or why the
+/// server ended the session, for good.
 #[component]
 fn Notice() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
+    let ended = move || match chat.status.get() {
+        Status::Ended(why) => Some(layout.t(match why {
+            Ended::Banned => K::EndedBanned,
+            Ended::Blocked => K::EndedBlocked,
+            _ => K::EndedSignedOut,
+        })),
+        _ => None,
+    };
     view! {
+        <Show when=move || ended().is_some()>
+            <p class="notice ended" role="alert" data-testid="ended">{ended}</p>
+        </Show>
         <Show when=move || chat.notice.get().is_some()>
             <p class="notice" role="alert">
                 <span>{move || chat.notice.get().map(|c| layout.lang.get().error(c))}</span>

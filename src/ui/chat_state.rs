@@ -12,8 +12,8 @@
 
 use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public};
 use crate::protocol::{
-    ClientFrame, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState, RoomEntry,
-    ServerFrame, parse_room,
+    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState,
+    RoomEntry, ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::BTreeMap;
@@ -73,6 +73,9 @@ pub enum Status {
     Connecting,
     Connected,
     Reconnecting,
+    /// The server ended the session for good (a ban, a sign-out): the page
+    /// does not reconnect.
+    Ended(Ended),
 }
 
 /// What the header's status badge says: the connection, or, before the
@@ -85,6 +88,7 @@ pub enum Badge {
     Connecting,
     Connected,
     Reconnecting,
+    Ended(Ended),
 }
 
 /// The badge for a connection status, with or without a name.
@@ -95,6 +99,7 @@ pub fn badge(status: Status, named: bool) -> Badge {
         Status::Connecting => Badge::Connecting,
         Status::Connected => Badge::Connected,
         Status::Reconnecting => Badge::Reconnecting,
+        Status::Ended(why) => Badge::Ended(why),
     }
 }
 
@@ -480,6 +485,13 @@ impl ChatState {
     /// A connection is being opened.
     pub fn connecting(&mut self) {
         self.status = Status::Connecting;
+    }
+
+    /// The server closed the session for good: nothing is live any more,
+    /// and nothing is sent.
+    pub fn on_ended(&mut self, why: Ended) {
+        self.on_disconnect();
+        self.status = Status::Ended(why);
     }
 
     /// The connection dropped: every room must be joined again. A refused
@@ -2294,5 +2306,15 @@ mod tests {
         s.apply(error(ErrorCode::NotFound, None, Some(&ghost)), 0.0);
         assert_eq!(s.room(&ghost).unwrap().problem, Some(SnapProblem::NotFound));
         assert!(!s.sidebar.contains(&ghost));
+    }
+
+    #[test]
+    fn a_ban_ends_the_page_for_good() {
+        let mut s = connected("alice");
+        joined(&mut s, "general", vec![], false);
+        s.on_ended(Ended::Banned);
+        assert_eq!(s.status, Status::Ended(Ended::Banned));
+        assert_eq!(badge(s.status, true), Badge::Ended(Ended::Banned));
+        assert!(s.rooms.values().all(|r| r.access != Access::Joined));
     }
 }

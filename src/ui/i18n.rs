@@ -280,6 +280,15 @@ table! {
         "Il n’y a pas de salon de ce nom ici, ou il est privé et vous n’en êtes pas membre.";
     SignInToRead => "Sign in to read this server’s rooms.",
         "Connectez-vous pour lire les salons de ce serveur.";
+    StatusBanned => "Banned", "Banni";
+    StatusBlocked => "Blocked", "Bloqué";
+    StatusSignedOut => "Signed out", "Déconnecté";
+    EndedBanned => "This account was banned from this server: the conversation is closed.",
+        "Ce compte a été banni de ce serveur\u{a0}: la conversation est fermée.";
+    EndedBlocked => "An admin ended your connection and blocked this name for a day.",
+        "Un administrateur a fermé votre connexion et bloqué ce nom pour une journée.";
+    EndedSignedOut => "This session ended (signed out, or the password changed): sign in again.",
+        "Cette session est terminée (déconnexion, ou mot de passe changé)\u{a0}: reconnectez-vous.";
     // Private rooms, group conversations, topics, the header's invitation (team-ui).
     StatusJoinOrSignIn => "Pick a name to join, or sign in", "Choisissez un pseudo ou connectez-vous";
     PrivateMark => "private", "privé";
@@ -333,6 +342,77 @@ table! {
     NewMessageIn => "{author} in {room}: {body}", "{author} dans {room}\u{a0}: {body}";
     SkipToComposer => "Skip to the message box", "Aller à la zone de saisie";
     Private => "Private conversation", "Conversation privée";
+    // ---- Team accounts (issue 14): registration, invite links, administration ----
+    RegTitle => "Create an account", "Créer un compte";
+    RegName => "Name", "Nom";
+    RegPassword => "Password (8 characters or more)", "Mot de passe (8 caractères ou plus)";
+    RegSubmit => "Register", "S’inscrire";
+    RegHaveAccount => "Already registered?", "Déjà inscrit\u{a0}?";
+    FirstAccount => "This server has no account yet. The account you create now will be its admin.",
+        "Ce serveur n’a pas encore de compte. Celui que vous créez maintenant en sera l’administrateur.";
+    FirstAccountLogin => "No account exists here yet: create the first one, it will be the admin.",
+        "Aucun compte n’existe encore ici\u{a0}: créez le premier, il sera l’administrateur.";
+    CreateFirstAccount => "Create the first account", "Créer le premier compte";
+    RegClosed => "Registration is closed on this server. Ask an admin for an account.",
+        "Les inscriptions sont fermées sur ce serveur. Demandez un compte à un administrateur.";
+    RegInviteOnly => "Registration here is by invitation: open the invite link you were given.",
+        "Ici, on s’inscrit sur invitation\u{a0}: ouvrez le lien d’invitation que vous avez reçu.";
+    Invited => "You are invited to join this server. Pick a name and a password.",
+        "Vous êtes invité à rejoindre ce serveur. Choisissez un nom et un mot de passe.";
+    InviteUnknown => "This invite link is not valid. Check that it is whole, or ask for a new one.",
+        "Ce lien d’invitation n’est pas valable. Vérifiez qu’il est complet, ou demandez-en un autre.";
+    InviteUsedUp => "This invite link is used up. Ask for a new one.",
+        "Ce lien d’invitation a déjà servi autant de fois que prévu. Demandez-en un autre.";
+    InviteExpired => "This invite link has expired. Ask for a new one.",
+        "Ce lien d’invitation a expiré. Demandez-en un autre.";
+    InviteRevoked => "This invite link was revoked. Ask for a new one.",
+        "Ce lien d’invitation a été révoqué. Demandez-en un autre.";
+    InviteTitle => "Invitation", "Invitation";
+    AdminTitle => "Administration", "Administration";
+    AdminOnly => "This page is for the server’s admins.",
+        "Cette page est réservée aux administrateurs du serveur.";
+    AdminMembers => "Members", "Membres";
+    AdminName => "Name", "Nom";
+    AdminRole => "Role", "Rôle";
+    AdminLastSeen => "Last seen", "Vu pour la dernière fois";
+    AdminActions => "Actions", "Actions";
+    RoleAdmin => "admin", "admin";
+    RoleMember => "member", "membre";
+    Banned => "banned", "banni";
+    NeverSeen => "never", "jamais";
+    MakeAdmin => "Make admin", "Nommer admin";
+    MakeAdminLabel => "Make {name} an admin", "Nommer {name} administrateur";
+    UnmakeAdmin => "Remove admin", "Retirer admin";
+    UnmakeAdminLabel => "Make {name} a member again", "Refaire de {name} un simple membre";
+    Ban => "Ban", "Bannir";
+    BanLabel => "Ban {name}", "Bannir {name}";
+    Unban => "Lift ban", "Lever le bannissement";
+    UnbanLabel => "Lift the ban on {name}", "Lever le bannissement de {name}";
+    AdminInvites => "Invite links", "Liens d’invitation";
+    InviteUses => "Registrations allowed", "Inscriptions permises";
+    InviteExpiry => "Expires after", "Expire après";
+    OneHour => "1 hour", "1 heure";
+    OneDay => "1 day", "1 jour";
+    SevenDays => "7 days", "7 jours";
+    ThirtyDays => "30 days", "30 jours";
+    MakeInvite => "Make a link", "Créer un lien";
+    NewInvite => "New link: copy it and send it to whom you invite.",
+        "Nouveau lien\u{a0}: copiez-le et envoyez-le à qui vous invitez.";
+    InviteLink => "Link", "Lien";
+    UsesLeft => "Left", "Restant";
+    Expires => "Expires", "Expire";
+    Revoke => "Revoke", "Révoquer";
+    RevokeLabel => "Revoke the link ending in {code}", "Révoquer le lien qui finit par {code}";
+    NoInvites => "No live invite link.", "Aucun lien d’invitation actif.";
+    AdminGuests => "Guests", "Invités";
+    GuestBlockHint => "End a guest’s connections and block that name for a day.",
+        "Déconnecter un invité et bloquer ce pseudo pendant un jour.";
+    GuestName => "Guest name", "Pseudo de l’invité";
+    BlockGuest => "Disconnect and block", "Déconnecter et bloquer";
+    Done => "Done.", "C’est fait.";
+    AdminLink => "Administration", "Administration";
+    BackToChat => "Back to the chat", "Retour à la discussion";
+    // ---- end of team accounts ----
 }
 
 /// The language of this request: the cookie, else `Accept-Language`, else English.

@@ -1,6 +1,7 @@
 //! Components, rendered on the server and hydrated in the browser.
 
 pub mod account_pages;
+pub mod admin_page;
 pub mod chat;
 pub mod chat_state;
 pub mod composer;

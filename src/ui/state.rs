@@ -242,6 +242,11 @@ impl Chat {
         self.state.update(ChatState::connecting);
     }
 
+    /// The server ended the session for good (see [`ChatState::on_ended`]).
+    pub fn on_ended(&self, why: crate::protocol::Ended) {
+        self.state.update(|s| s.on_ended(why));
+    }
+
     /// The connection dropped (see [`ChatState::on_disconnect`]).
     pub fn on_disconnect(&self) {
         self.state.update(ChatState::on_disconnect);

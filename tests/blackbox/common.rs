@@ -237,6 +237,8 @@ impl Server {
             .env("CAUSERIE_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            // Tests register several accounts; a test of the modes sets its own.
+            .env("CAUSERIE_REGISTRATION", "open")
             // The build's files (cargo leptos build), served under /pkg.
             .env(
                 "LEPTOS_SITE_ROOT",

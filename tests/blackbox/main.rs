@@ -28,3 +28,4 @@ mod security_http;
 mod security_names;
 mod slow_consumer;
 mod team;
+mod team_accounts;

@@ -230,8 +230,14 @@ async fn session_hello(s: &Server, cookie: &str) -> Client {
 }
 
 /// A socket for an identity after its `hello`: `Err` with the refusal's
-/// code when the hello is refused. `resume` goes in the hello.
-async fn connect(s: &Server, who: &Identity, resume: Option<Value>) -> Result<Client, String> {
+/// code when the hello is refused. `resume` goes in the hello. A guest
+/// takes a fresh name each time (the last socket's may still hold its own).
+async fn connect(
+    s: &Server,
+    who: &Identity,
+    resume: Option<Value>,
+) -> Result<(Client, String), String> {
+    static GUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut ws = match &who.cookie {
         Some(c) => s.ws_connect_with(&[("Cookie", c.as_str())]).await,
         None => s.ws_connect(None).await,
@@ -241,10 +247,16 @@ async fn connect(s: &Server, who: &Identity, resume: Option<Value>) -> Result<Cl
     if let Some(r) = resume {
         hello["resume"] = r;
     }
+    let mut name = who.name.to_string();
+    if hello.get("name").is_some() {
+        let n = GUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        name = format!("{}{n}", who.name);
+        hello["name"] = json!(name);
+    }
     ws.send_json(hello).await;
     let first = ws.recv_json().await;
     match first["type"].as_str() {
-        Some("welcome") => Ok(ws),
+        Some("welcome") => Ok((ws, name)),
         Some("error") => Err(format!("hello:{}", first["code"].as_str().unwrap_or("?"))),
         _ => panic!("hello answered {first}"),
     }
@@ -263,10 +275,18 @@ async fn ws_cell(
         from.insert(room.to_string(), json!(0));
         Value::Object(from)
     });
-    let mut ws = match connect(s, who, resume).await {
-        Ok(ws) => ws,
+    let (mut ws, name) = match connect(s, who, resume).await {
+        Ok(c) => c,
         Err(refused) => return refused,
     };
+    if matches!(path, "send" | "typing") {
+        // As a client does: join first (refused where it may not), then ask.
+        ws.send_json(json!({"type":"join","room":room})).await;
+        ws.recv_where("joined or error", |v| {
+            (v["type"] == "joined" || v["type"] == "error") && v["room"] == room
+        })
+        .await;
+    }
     let answer = match path {
         "join" | "resume" => {
             ws.send_json(json!({"type":"join","room":room})).await;
@@ -321,7 +341,7 @@ async fn ws_cell(
         Some("quiet") => {
             // Quiet is not enough: the room must have heard it (or not).
             let heard = first_where(observer, Duration::from_secs(2), |v| {
-                v["type"] == "typing" && v["room"] == room && v["user"] == who.name
+                v["type"] == "typing" && v["room"] == room && v["user"] == name.as_str()
             })
             .await
             .is_some();
@@ -447,8 +467,8 @@ fn check_http_body(status: u16, body: &Value, room: &str) {
 
 /// Whether the `rooms` frame after `hello` lists the room.
 async fn rooms_frame_cell(s: &Server, who: &Identity, room: &str) -> String {
-    let mut ws = match connect(s, who, None).await {
-        Ok(ws) => ws,
+    let (mut ws, _) = match connect(s, who, None).await {
+        Ok(c) => c,
         Err(refused) => return refused,
     };
     let rooms = ws.expect_type("rooms").await;

@@ -34,6 +34,7 @@ fn server_opts() -> ServerOpts {
     ServerOpts::new()
         .no_rate_limit()
         .env("CAUSERIE_REGISTRATION", "open")
+        .env("CAUSERIE_BOT_TOKENS", "robot:robot-token")
 }
 
 async fn refused(ws: &mut Client, frame: Value, code: &str) -> Value {
@@ -166,7 +167,9 @@ both_backends! {
         let mut guest = s.guest("gus").await;
         guest.expect_type("rooms").await;
         refused(&mut guest, json!({"type":"create","room":"~g"}), "forbidden").await;
-        refused(bob, json!({"type":"invite","room":"~x","user":"gus"}), "bad_request").await;
+        // A guest without a kept name is no one; a bot is someone, but no account.
+        refused(bob, json!({"type":"invite","room":"~x","user":"gus"}), "not_found").await;
+        refused(bob, json!({"type":"invite","room":"~x","user":"robot"}), "bad_request").await;
         let (_, ann) = &mut p[1];
         refused(ann, json!({"type":"remove","room":"~x","user":"root"}), "not_found").await;
         // The members are as they were.
