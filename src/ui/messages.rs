@@ -215,6 +215,19 @@ fn TopOfRoom() -> impl IntoView {
         if let Some(by) = room.removed_by.get() {
             return super::members::removed_notice(layout, chat, &name, &by).into_any();
         }
+        // A direct room one is not in, whether the server's render or the
+        // socket said so: the same box.
+        let refused = room.problem.get() == Some(SnapProblem::Forbidden)
+            || room.access.get() == Access::Refused && room.problem.get().is_none();
+        if refused {
+            return view! {
+                <div class="problem refused" role="alert">
+                    <p class="problem-title">{layout.t(K::Private)}</p>
+                    <p>{refusal(layout, chat, &name)}</p>
+                </div>
+            }
+            .into_any();
+        }
         if let Some(p) = room.problem.get() {
             let text = layout.t(match p {
                 SnapProblem::BadRoom => K::BadRoom,
@@ -225,32 +238,20 @@ fn TopOfRoom() -> impl IntoView {
             });
             return view! { <p class="problem" role="alert">{text}</p> }.into_any();
         }
-        match room.access.get() {
-            Access::Refused => {
-                return view! {
-                    <div class="problem refused" role="alert">
-                        <p class="problem-title">{layout.t(K::Private)}</p>
-                        <p>{refusal(layout, chat, &name)}</p>
-                    </div>
-                }
-                .into_any();
+        if room.more.get() {
+            let label = move || {
+                layout.t(if room.loading_older.get() {
+                    K::Loading
+                } else {
+                    K::LoadOlder
+                })
+            };
+            return view! {
+                <button class="older" on:click=move |_| chat.load_older(room)>
+                    {label}
+                </button>
             }
-            _ if room.more.get() => {
-                let label = move || {
-                    layout.t(if room.loading_older.get() {
-                        K::Loading
-                    } else {
-                        K::LoadOlder
-                    })
-                };
-                return view! {
-                    <button class="older" on:click=move |_| chat.load_older(room)>
-                        {label}
-                    </button>
-                }
-                .into_any();
-            }
-            _ => {}
+            .into_any();
         }
         match private_note(layout, &name) {
             Some(note) => view! {
