@@ -2,12 +2,12 @@
 //! title (and its editor), the members of a private room with Add, Remove
 //! and Leave, and the notice of a room one was taken out of.
 
+use super::avatar::{hue, initial};
 use super::i18n::K;
 use super::layout::Layout;
-use super::messages::{hue, initial};
 use super::new_room::{parse_names, refusal_key};
+use super::rooms::room_href;
 use super::rooms::{DEFAULT_ROOM, room_label};
-use super::sidebar::room_href;
 use super::state::Chat;
 use crate::protocol::{ErrorCode, clean_topic};
 use leptos::prelude::*;

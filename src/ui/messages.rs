@@ -2,6 +2,7 @@
 //! pending and failed sends, scroll-back at the top, and staying at the
 //! bottom as messages arrive unless the reader scrolled up.
 
+use super::avatar::{hue, initial};
 use super::chat_state::{Access, Delivery, Line};
 use super::i18n::K;
 use super::layout::Layout;
@@ -25,21 +26,6 @@ fn same_group(prev: &Line, line: &Line) -> bool {
             (Some(a), Some(b)) => a.get(0..15) == b.get(0..15),
             _ => true,
         }
-}
-
-/// A stable hue for an author's name.
-pub fn hue(name: &str) -> u32 {
-    name.bytes()
-        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
-        % 360
-}
-
-/// The first letter of a name, for its avatar.
-pub fn initial(name: &str) -> String {
-    name.chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
 }
 
 /// A row of the list: the line, whether it continues a group, and the day

@@ -2,6 +2,7 @@
 
 pub mod account_pages;
 pub mod admin_page;
+pub mod avatar;
 pub mod chat;
 pub mod chat_state;
 pub mod composer;

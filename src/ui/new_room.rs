@@ -5,7 +5,7 @@
 
 use super::i18n::K;
 use super::layout::Layout;
-use super::sidebar::room_href;
+use super::rooms::room_href;
 use super::state::Chat;
 use crate::protocol::{ErrorCode, MAX_ROOM_CHARS, clean_topic, group_room, parse_room};
 use crate::protocol::{RoomKind, validate_name};

@@ -1,13 +1,13 @@
 //! Who is online in the room in view; picking someone opens a direct
 //! conversation with them. A private room shows its members instead.
 
+use super::avatar::{hue, initial};
 use super::chat_state::Access;
 use super::i18n::K;
 use super::layout::Layout;
 use super::members::MembersPanel;
-use super::messages::{hue, initial};
+use super::rooms::room_href;
 use super::rooms::{dm_peer, is_private};
-use super::sidebar::room_href;
 use super::state::Chat;
 use crate::protocol::dm_room;
 use leptos::prelude::*;

@@ -28,6 +28,11 @@ pub fn is_private(room: &str) -> bool {
     matches!(parse_room(room), Ok(RoomKind::Private))
 }
 
+/// A room's address.
+pub fn room_href(room: &str) -> String {
+    format!("/r/{room}")
+}
+
 /// Whether a name is a direct-message room.
 pub fn is_dm(room: &str) -> bool {
     matches!(parse_room(room), Ok(RoomKind::Direct(..)))

@@ -6,16 +6,11 @@
 use super::i18n::{self, K, Lang};
 use super::layout::Layout;
 use super::new_room::Dialogs;
-use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public, room_label};
+use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public, room_href, room_label};
 use super::state::Chat;
 use crate::protocol::MAX_ROOM_CHARS;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-
-/// A room's address.
-pub fn room_href(room: &str) -> String {
-    format!("/r/{room}")
-}
 
 /// What a person typed as a room name, made into one if it can be:
 /// `Café Talk` → `café-talk` → refused; `Rust Talk` → `rust-talk`.
@@ -95,8 +90,8 @@ pub fn Sidebar() -> impl IntoView {
             <div class="sidebar-foot">
                 <Show when=move || chat.name.get().is_some()>
                     <p class="me">
-                        <span class="avatar small" aria-hidden="true" style=move || format!("--hue:{}", super::messages::hue(&chat.name.get().unwrap_or_default()))>
-                            {move || super::messages::initial(&chat.name.get().unwrap_or_default())}
+                        <span class="avatar small" aria-hidden="true" style=move || format!("--hue:{}", super::avatar::hue(&chat.name.get().unwrap_or_default()))>
+                            {move || super::avatar::initial(&chat.name.get().unwrap_or_default())}
                         </span>
                         <span>{move || layout.lang.get().f(K::YouAre, &[("name", &chat.name.get().unwrap_or_default())])}</span>
                     </p>
