@@ -15,6 +15,10 @@ pub struct Me {
     /// Whether the signed-in account is an admin (the page then links to `/admin`).
     #[serde(default)]
     pub admin: bool,
+    /// Whether the server has no account yet: the chat page then asks for
+    /// the first one, which becomes its admin.
+    #[serde(default)]
+    pub first_account: bool,
 }
 
 /// An API token as its owner sees it.
@@ -237,10 +241,18 @@ pub async fn whoami() -> Result<Me, ServerFnError> {
             .is_some_and(|a| a.role == crate::store::Role::Admin),
         None => false,
     };
+    let first_account = name.is_none()
+        && !server::app()?
+            .hub
+            .store()
+            .accounts_exist()
+            .await
+            .map_err(server::store_failed)?;
     Ok(Me {
         name,
         csrf: server::csrf(&session).await?,
         admin,
+        first_account,
     })
 }
 

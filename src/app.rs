@@ -112,7 +112,11 @@ mod browser {
             }
             // A signed-in account wins over a remembered guest name.
             leptos::task::spawn_local(async move {
-                match crate::account::whoami().await {
+                let me = crate::account::whoami().await;
+                if let Ok(me) = &me {
+                    layout.first_account.set(me.first_account);
+                }
+                match me {
                     Ok(crate::account::Me {
                         name: Some(name), ..
                     }) => chat.set_name(Some(name), true),

@@ -110,3 +110,21 @@ test("a team's first day", async ({ browser }) => {
 
   expect(pageErrors.map((e) => e.message)).toEqual([]);
 });
+
+test('the first visit to an empty server asks for its first account', async ({ browser }) => {
+  const page = await fresh(browser);
+  await page.goto(server.url + '/');
+  await hydrated(page);
+  const ask = page.getByTestId('first-account');
+  await expect(ask).toContainText('will be its admin');
+  await ask.getByRole('link', { name: 'Create the first account' }).click();
+  await page.waitForURL(server.url + '/register');
+  await registerHere(page, 'founder');
+  // Once it exists, nobody is asked again.
+  const next = await fresh(browser);
+  await next.goto(server.url + '/');
+  await hydrated(next);
+  await expect(next.getByTestId('status')).toHaveText('Pick a name to join, or sign in');
+  await expect(next.getByTestId('first-account')).toHaveCount(0);
+  expect(pageErrors.map((e) => e.message)).toEqual([]);
+});

@@ -21,6 +21,8 @@ pub struct Layout {
     pub people_open: RwSignal<bool>,
     /// Text for the screen readers' live region (messages out of sight).
     pub announce: RwSignal<String>,
+    /// The server has no account yet: the page asks for the first one.
+    pub first_account: RwSignal<bool>,
 }
 
 impl Layout {
@@ -33,6 +35,7 @@ impl Layout {
             menu_open: RwSignal::new(false),
             people_open: RwSignal::new(false),
             announce: RwSignal::new(String::new()),
+            first_account: RwSignal::new(false),
         }
     }
 

@@ -67,6 +67,12 @@ pub fn NicknameForm() -> impl IntoView {
             <p id="nickname-error" class="hint error" role="alert">
                 {error}
             </p>
+            <Show when=move || layout.first_account.get()>
+                <p class="hint notice first-account" data-testid="first-account">
+                    {layout.tr(K::FirstAccount)} " "
+                    <a href="/register" rel="external">{layout.tr(K::CreateFirstAccount)}</a>
+                </p>
+            </Show>
         </form>
     }
 }
