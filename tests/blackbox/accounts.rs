@@ -28,7 +28,10 @@ async fn register_sign_in_chat_and_sign_out() {
     ws.send_json(json!({"type":"hello"})).await;
     let w = ws.expect_type("welcome").await;
     // The first account on the server is its admin, and its welcome says so.
-    assert_eq!(w["user"], json!({"name":"alice","guest":false,"admin":true}));
+    assert_eq!(
+        w["user"],
+        json!({"name":"alice","guest":false,"admin":true})
+    );
     ws.join("general").await;
     let ack = ws.send_msg("general", "signed in", "a-1").await;
     assert_eq!(ack["type"], "ack");
