@@ -1401,9 +1401,12 @@ pub fn url_encode(s: &str) -> String {
 // ---------------------------------------------------------------------------
 
 /// A browser-like visitor: keeps the session and guest cookies between
-/// requests (a visitor's form token is bound to the guest cookie).
+/// requests (a visitor's form token is bound to the guest cookie), and
+/// comes from an address of its own (127.0.x.y), so that the per-address
+/// limit on sign-in attempts counts each visitor apart.
 pub struct Visitor<'a> {
-    server: &'a Server,
+    pub server: &'a Server,
+    http: reqwest::Client,
     /// `causerie_session=...`, once the server has set it.
     pub cookie: Option<String>,
     /// `causerie_guest=...`, once the server has set it.
@@ -1412,8 +1415,17 @@ pub struct Visitor<'a> {
 
 impl<'a> Visitor<'a> {
     pub fn new(server: &'a Server) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ip = std::net::Ipv4Addr::new(127, 0, (2 + n / 250) as u8, (2 + n % 250) as u8);
+        let http = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(ip))
+            .timeout(TIMEOUT)
+            .build()
+            .expect("HTTP client");
         Visitor {
             server,
+            http,
             cookie: None,
             guest: None,
         }
@@ -1435,8 +1447,7 @@ impl<'a> Visitor<'a> {
     /// Calls a server function with a form body; (status, body text).
     pub async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
         let mut req = self
-            .server
-            .http()
+            .http
             .post(self.server.url(&format!("/_sfn/{endpoint}")))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")

@@ -11,92 +11,14 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A browser-like visitor: keeps the session and guest cookies, and
-/// comes from an address of its own (127.0.0.N), so that the per-address
-/// limit on sign-in attempts counts each visitor apart.
-struct Visitor<'a> {
-    server: &'a Server,
-    http: reqwest::Client,
-    cookie: Option<String>,
-    guest: Option<String>,
-}
-
+/// What these tests ask of a visitor besides [`Visitor`]'s own calls.
 impl<'a> Visitor<'a> {
-    fn new(server: &'a Server) -> Self {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ip = std::net::Ipv4Addr::new(127, 0, (2 + n / 250) as u8, (2 + n % 250) as u8);
-        let http = reqwest::Client::builder()
-            .local_address(std::net::IpAddr::V4(ip))
-            .timeout(TIMEOUT)
-            .build()
-            .expect("HTTP client");
-        Visitor {
-            server,
-            http,
-            cookie: None,
-            guest: None,
-        }
-    }
-
-    fn cookies(&self) -> String {
-        [&self.guest, &self.cookie]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Calls a server function with a form body; (status, body text).
-    async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let mut req = self
-            .http
-            .post(self.server.url(&format!("/_sfn/{endpoint}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
-        let cookies = self.cookies();
-        if !cookies.is_empty() {
-            req = req.header("cookie", cookies);
-        }
-        let res = req.send().await.expect("server function call");
-        for v in res.headers().get_all("set-cookie") {
-            let pair = v.to_str().unwrap_or("").split(';').next().unwrap_or("");
-            if pair.starts_with("causerie_session=") {
-                self.cookie = Some(pair.to_string());
-            } else if pair.starts_with("causerie_guest=") {
-                self.guest = Some(pair.to_string());
-            }
-        }
-        let status = res.status().as_u16();
-        (status, res.text().await.unwrap_or_default())
-    }
-
     /// Calls a server function that changes something (with the CSRF token).
     async fn act(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
         let csrf = self.csrf().await;
         let mut form = form.to_vec();
         form.push(("csrf", &csrf));
         self.call(endpoint, &form).await
-    }
-
-    async fn whoami(&mut self) -> Value {
-        let (status, body) = self.call("whoami", &[]).await;
-        assert_eq!(status, 200, "whoami: {body}");
-        serde_json::from_str(&body).expect("whoami JSON")
-    }
-
-    async fn csrf(&mut self) -> String {
-        self.whoami().await["csrf"]
-            .as_str()
-            .expect("csrf")
-            .to_string()
     }
 
     async fn register(&mut self, name: &str, invite: Option<&str>) -> (u16, String) {
