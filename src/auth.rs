@@ -659,10 +659,14 @@ impl crate::hub::People for Auth {
             .store
             .account(name)
             .await?
-            .is_some_and(|a| a.name == name))
+            .is_some_and(|a| a.name == name && !a.banned))
     }
 
     async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
-        self.store.is_admin(name).await
+        Ok(self
+            .store
+            .account(name)
+            .await?
+            .is_some_and(|a| a.name == name && a.role == crate::store::Role::Admin && !a.banned))
     }
 }

@@ -154,15 +154,4 @@ where
         .fetch_all(&self.read)
         .await?)
     }
-
-    /// See [`Store::is_admin`](super::Store::is_admin).
-    pub async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = $1 AND role = 'admin' \
-             AND banned_ms IS NULL)",
-        )
-        .bind(name)
-        .fetch_one(&self.read)
-        .await?)
-    }
 }

@@ -637,14 +637,6 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .up()?
-            .accounts
-            .get(name)
-            .is_some_and(|a| a.role == Role::Admin && a.banned_ms.is_none()))
-    }
-
     // ---- Team accounts (issue 14) ----
 
     async fn register_account(

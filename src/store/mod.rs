@@ -320,8 +320,6 @@ pub trait Store: Send + Sync + 'static {
     /// The private rooms `name` is a member of, most recently active first.
     async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
-    /// Whether `name` (spelled so) is an admin's account, not banned.
-    async fn is_admin(&self, name: &str) -> Result<bool, StoreError>;
     // ---- Team accounts (issue 14): roles, bans, last seen, invites, guest blocks ----
 
     /// Registers an account through the gate of the server's registration

@@ -240,10 +240,6 @@ where
         self.directory.private_rooms(name, limit).await
     }
 
-    async fn is_admin(&self, name: &str) -> Result<bool, StoreError> {
-        self.directory.is_admin(name).await
-    }
-
     // ---- Team accounts (issue 14) ----
 
     async fn register_account(
