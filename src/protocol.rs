@@ -29,9 +29,9 @@ pub enum ClientFrame {
         name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
-        /// Last message id seen, per room.
+        /// Where the client stands in each room it saw.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        resume: BTreeMap<String, i64>,
+        resume: BTreeMap<String, Resume>,
     },
     Join {
         room: String,
@@ -44,6 +44,12 @@ pub enum ClientFrame {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// The message of the same room this one answers (version 1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+        /// Uploaded files to carry (version 1.1).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     History {
         room: String,
@@ -80,20 +86,85 @@ pub enum ClientFrame {
         room: String,
         topic: String,
     },
+    /// Replaces the body of one of the sender's messages (version 1.1).
+    Edit {
+        room: String,
+        id: i64,
+        body: String,
+    },
+    /// Deletes a message: its author, or an admin (version 1.1).
+    Delete {
+        room: String,
+        id: i64,
+    },
+    /// Adds (`on: true`) or takes back one's reaction to a message (version 1.1).
+    React {
+        room: String,
+        id: i64,
+        emoji: String,
+        on: bool,
+    },
 }
 
-/// A stored chat message, as `message` frames, history and the HTTP API carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a resuming client stands in a room: version 1's last message id,
+/// or version 1.1's id and the last revision of the room it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Resume {
+    Id(i64),
+    At {
+        id: i64,
+        #[serde(default)]
+        rev: i64,
+    },
+}
+
+impl Resume {
+    /// The last message id seen.
+    pub fn id(self) -> i64 {
+        match self {
+            Resume::Id(id) | Resume::At { id, .. } => id,
+        }
+    }
+
+    /// The last revision seen, when the client keeps them.
+    pub fn rev(self) -> Option<i64> {
+        match self {
+            Resume::Id(_) => None,
+            Resume::At { rev, .. } => Some(rev),
+        }
+    }
+}
+
+/// A stored chat message, as `message` frames, history and the HTTP API
+/// carry it: always as it now stands (edited, reacted to, deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub room: String,
     /// Unique within the room, strictly increasing in acceptance order.
     pub id: i64,
     pub author: String,
+    /// Empty once deleted.
     pub body: String,
     /// RFC 3339 UTC with milliseconds, e.g. `2026-11-21T10:15:30.123Z`.
     pub ts: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The message of the same room this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// The names the server found as `@name` in the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// Who reacted with what, each emoji's names in the order they came.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reactions: BTreeMap<String, Vec<String>>,
+    /// When the body was last edited (RFC 3339, like `ts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<String>,
+    /// Deleted: the body is empty, and nothing is kept but id, author and ts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// Who a session speaks as.
@@ -130,6 +201,14 @@ pub enum ServerFrame {
         online: Vec<String>,
         history: Vec<Message>,
         more: bool,
+        /// For a resume with `rev`: the messages at or before its `id` that
+        /// changed after its `rev`, in revision order (version 1.1).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<Message>,
+        /// The room's revision this answer stands at, to resume from
+        /// (docs/PROTOCOL-NOTES.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rev: Option<i64>,
     },
     /// Either one user's change (`user` + `state`) or, in busy rooms, a
     /// coalesced batch (`joined` + `left`).
@@ -175,6 +254,13 @@ pub enum ServerFrame {
         room: String,
         topic: String,
         by: String,
+    },
+    /// A message was edited, deleted or reacted to: the whole message as it
+    /// now stands, at the room's new revision (version 1.1).
+    Changed {
+        room: String,
+        rev: i64,
+        message: Message,
     },
     /// The rooms a user sees, after `welcome` and whenever they change
     /// (version 1.1).
@@ -382,6 +468,55 @@ pub struct MessagePage {
     pub more: bool,
 }
 
+/// The answer of `GET /api/search`: newest first, and the cursor of the
+/// next page when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Most search results one page carries.
+pub const SEARCH_PAGE: usize = 20;
+/// Most names one message mentions: the rest of its `@` are text.
+pub const MAX_MENTIONS: usize = 20;
+
+/// The names a body mentions as `@name`, in order, each once (compared
+/// without case), at most [`MAX_MENTIONS`]. An `@` within a word (an
+/// address) mentions no one, and a full stop that ends a sentence is not
+/// part of the name.
+pub fn find_mentions(body: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    for (i, c) in body.char_indices() {
+        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || "_-.@".contains(p));
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &body[i + 1..];
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map_or(rest.len(), |(j, _)| j);
+        let name = rest[..end].trim_end_matches(['.', '-']);
+        if validate_name(name).is_ok()
+            && !found
+                .iter()
+                .any(|f| f.to_lowercase() == name.to_lowercase())
+        {
+            found.push(name.to_string());
+            if found.len() == MAX_MENTIONS {
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// The room a visitor sees first, at `/`.
 pub const DEFAULT_ROOM: &str = "general";
 
@@ -431,6 +566,10 @@ pub enum Invalid {
     LongBody,
     #[error("a nonce is 1 to 64 bytes")]
     Nonce,
+    #[error("a reaction is one emoji")]
+    Emoji,
+    #[error("a search is 1 to 200 characters")]
+    Query,
     /// U+0000: PostgreSQL text cannot hold it, so no backend takes it.
     #[error("text cannot contain the NUL character (U+0000)")]
     Nul,
@@ -597,6 +736,7 @@ mod tests {
             body: "hello".into(),
             ts: "2026-11-21T10:15:30.123Z".into(),
             nonce: Some("c-7f3a".into()),
+            ..Default::default()
         });
         assert_eq!(
             serde_json::to_string(&msg).unwrap(),
@@ -625,6 +765,58 @@ mod tests {
         let rooms = r#"{"type":"rooms","rooms":[{"room":"general","kind":"public","topic":"","unread":3,"mentions":1,"last_read":1040,"notify":"mentions"}]}"#;
         let f: ServerFrame = serde_json::from_str(rooms).unwrap();
         assert_eq!(serde_json::to_string(&f).unwrap(), rooms);
+    }
+
+    #[test]
+    fn messages_that_change_match_the_protocol() {
+        for c in [
+            r#"{"type":"edit","room":"general","id":1042,"body":"hello, world"}"#,
+            r#"{"type":"delete","room":"general","id":1042}"#,
+            r#"{"type":"react","room":"general","id":1042,"emoji":"👍","on":true}"#,
+            r#"{"type":"send","room":"general","body":"yes","nonce":"n","reply_to":1041}"#,
+            r#"{"type":"hello","resume":{"general":{"id":1041,"rev":77},"random":3}}"#,
+        ] {
+            let f: ClientFrame = serde_json::from_str(c).expect(c);
+            assert_eq!(serde_json::to_string(&f).unwrap(), c);
+        }
+        let ClientFrame::Hello { resume, .. } = serde_json::from_str(
+            r#"{"type":"hello","resume":{"general":{"id":1041,"rev":77},"random":3}}"#,
+        )
+        .unwrap() else {
+            panic!("not a hello")
+        };
+        assert_eq!(resume["general"].rev(), Some(77));
+        assert_eq!(resume["random"], Resume::Id(3));
+        assert!(
+            serde_json::from_str::<ClientFrame>(r#"{"type":"hello","resume":{"g":"x"}}"#).is_err()
+        );
+        let changed = r#"{"type":"changed","room":"general","rev":77,"message":{"room":"general","id":1042,"author":"alice","body":"hi @bob","ts":"2026-11-21T10:15:30.123Z","reply_to":1041,"mentions":["bob"],"reactions":{"👍":["alice","bob"]},"edited":"2026-11-21T10:16:00.000Z"}}"#;
+        let f: ServerFrame = serde_json::from_str(changed).unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), changed);
+        let gone = Message {
+            room: "general".into(),
+            id: 7,
+            author: "alice".into(),
+            ts: "2026-11-21T10:15:30.123Z".into(),
+            deleted: true,
+            ..Message::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&gone).unwrap(),
+            r#"{"room":"general","id":7,"author":"alice","body":"","ts":"2026-11-21T10:15:30.123Z","deleted":true}"#
+        );
+    }
+
+    #[test]
+    fn mentions_are_names_after_an_at_sign() {
+        assert_eq!(find_mentions("hi @bob and @Carol."), ["bob", "Carol"]);
+        assert_eq!(find_mentions("@bob @BOB @bob"), ["bob"]);
+        assert!(find_mentions("mail me at x@y.org, or @ alone").is_empty());
+        assert_eq!(find_mentions("(@élodie) @a.b-"), ["élodie", "a.b"]);
+        let many = "@x ".repeat(10_000);
+        assert_eq!(find_mentions(&many), ["x"]);
+        let distinct: String = (0..2000).map(|i| format!("@u{i} ")).collect();
+        assert_eq!(find_mentions(&distinct).len(), MAX_MENTIONS);
     }
 
     #[test]

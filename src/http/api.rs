@@ -197,6 +197,8 @@ struct PostBody {
     body: String,
     #[serde(default)]
     nonce: Option<String>,
+    #[serde(default)]
+    reply_to: Option<i64>,
 }
 
 async fn post_message(
@@ -219,6 +221,7 @@ async fn post_message(
         room,
         body: post.body,
         nonce: post.nonce,
+        reply_to: post.reply_to,
     };
     let caller = Caller {
         actor: &actor,

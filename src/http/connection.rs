@@ -442,7 +442,7 @@ impl Connection {
         app: &AppState,
         conn_id: u64,
         actor: crate::hub::Actor,
-        resume: std::collections::BTreeMap<String, i64>,
+        resume: std::collections::BTreeMap<String, crate::protocol::Resume>,
         ip: std::net::IpAddr,
     ) -> Self {
         let (outbox, rx) = app

@@ -8,7 +8,7 @@
 
 use super::admission::{self, Caller, MAX_ROOMS_PER_CONNECTION};
 use super::{Actor, Hub, HubError, Outbox, Post, Via, encode};
-use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, MemberState, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, MemberState, Resume, ServerFrame};
 use crate::store::Appended;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -40,7 +40,7 @@ pub struct Client {
     outbox: Outbox,
     joined: HashSet<String>,
     /// Where the client's `hello` asked each room to resume from.
-    resume: BTreeMap<String, i64>,
+    resume: BTreeMap<String, Resume>,
     /// Sends waiting for the store; made on the first send, since most
     /// clients only read.
     in_flight: Option<FuturesUnordered<InFlight>>,
@@ -66,7 +66,7 @@ impl Client {
         actor: Actor,
         ip: Option<IpAddr>,
         outbox: Outbox,
-        resume: BTreeMap<String, i64>,
+        resume: BTreeMap<String, Resume>,
     ) -> Self {
         Client {
             actor,
@@ -184,7 +184,21 @@ impl Client {
                     self.refuse(&HubError::NotJoined(room.clone()), Some(&room), None);
                 }
             }
-            ClientFrame::Send { room, body, nonce } => self.send(hub, room, body, nonce).await,
+            ClientFrame::Send {
+                room,
+                body,
+                nonce,
+                reply_to,
+                attachments: _,
+            } => {
+                let post = Post {
+                    room,
+                    body,
+                    nonce,
+                    reply_to,
+                };
+                self.send(hub, post).await
+            }
             ClientFrame::History {
                 room,
                 before,
@@ -261,6 +275,14 @@ impl Client {
                     Err(e) => self.refuse(&e, Some(&room), None),
                 }
             }
+            ClientFrame::Edit { room, .. }
+            | ClientFrame::Delete { room, .. }
+            | ClientFrame::React { room, .. } => self.reply(ServerFrame::room_error(
+                ErrorCode::BadRequest,
+                "not supported yet",
+                None,
+                &room,
+            )),
         }
     }
 
@@ -293,13 +315,10 @@ impl Client {
         Ok(())
     }
 
-    async fn send(&mut self, hub: &Arc<Hub>, room: String, body: String, nonce: Option<String>) {
-        let typed_in = room_hash(&room);
-        let post = Post {
-            room: room.clone(),
-            body,
-            nonce: nonce.clone(),
-        };
+    async fn send(&mut self, hub: &Arc<Hub>, post: Post) {
+        let typed_in = room_hash(&post.room);
+        let room = post.room.clone();
+        let nonce = post.nonce.clone();
         // Queued here, in the order the client sent them; finished in a task
         // of its own, so a client that disconnects mid-send cancels neither
         // the store's work nor the fan-out.

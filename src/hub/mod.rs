@@ -126,6 +126,8 @@ pub enum HubError {
         "a new room takes at most {MAX_FIRST_MEMBERS} members at once; invite the others after"
     )]
     TooManyMembers,
+    #[error("there is no message {0} in this room")]
+    NoMessage(i64),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -145,7 +147,9 @@ impl HubError {
             HubError::NotJoined(_) => ErrorCode::NotJoined,
             HubError::TooManyJoined => ErrorCode::Forbidden,
             HubError::TooManyRooms => ErrorCode::Forbidden,
-            HubError::NoOne(_) | HubError::NotIn(..) => ErrorCode::NotFound,
+            HubError::NoOne(_) | HubError::NotIn(..) | HubError::NoMessage(_) => {
+                ErrorCode::NotFound
+            }
             HubError::Taken(_) => ErrorCode::BadName,
             HubError::NeedsAccount | HubError::NotOwner => ErrorCode::Forbidden,
             HubError::NotPrivate
@@ -165,6 +169,8 @@ pub struct Post {
     pub room: String,
     pub body: String,
     pub nonce: Option<String>,
+    /// A message of the same room this one answers.
+    pub reply_to: Option<i64>,
 }
 
 /// How a post arrives: from a connection, which must have joined the room,
@@ -328,8 +334,9 @@ impl Hub {
         outbox: &Outbox,
         actor: &Actor,
         room_name: &str,
-        resume: Option<i64>,
+        resume: Option<protocol::Resume>,
     ) -> Result<(), HubError> {
+        let resume = resume.map(protocol::Resume::id);
         self.check_access(actor, room_name).await?;
         if self.existing_room(room_name).is_none() {
             // A room someone is in here is known to the store already.
@@ -401,6 +408,8 @@ impl Hub {
                         online,
                         history,
                         more,
+                        changed: Vec::new(),
+                        rev: None,
                     });
                     match st.add_member(outbox, &frame, others) {
                         None => return Err(HubError::TooSlow),
@@ -487,11 +496,18 @@ impl Hub {
             caller,
         )
         .await?;
+        if let Some(to) = post.reply_to
+            && self.store.message(&post.room, to).await?.is_none()
+        {
+            return Err(HubError::NoMessage(to));
+        }
         let msg = NewMessage {
             room: post.room,
             author: caller.actor.name.clone(),
+            mentions: protocol::find_mentions(&body),
             body,
             nonce: post.nonce,
+            reply_to: post.reply_to,
         };
         let pending = self.store.submit(msg).await?;
         let hub = self.clone();

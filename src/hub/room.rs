@@ -305,6 +305,7 @@ mod tests {
             body: format!("body {id}"),
             ts: "2026-11-21T10:15:30.123Z".into(),
             nonce: None,
+            ..Default::default()
         }
     }
 

@@ -8,7 +8,7 @@ use crate::backplane::loopback::Loopback;
 use crate::backplane::{Backplane, Local};
 use crate::hub::admission::People;
 use crate::limits::{LimitSettings, Limits};
-use crate::protocol::{ClientFrame, ErrorCode, MemberState, ServerFrame};
+use crate::protocol::{ClientFrame, ErrorCode, MemberState, Resume, ServerFrame};
 use crate::store::MemoryStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl Peer {
         Self::resuming(hub, name, BTreeMap::new())
     }
 
-    fn resuming(hub: &Arc<Hub>, name: &str, resume: BTreeMap<String, i64>) -> Self {
+    fn resuming(hub: &Arc<Hub>, name: &str, resume: BTreeMap<String, Resume>) -> Self {
         let id = outbox::next_id();
         let (outbox, reader) = hub.outboxes.open(id, name, 100_000);
         hub.outboxes.bind(id, vec![person_key(name)]);
@@ -109,6 +109,8 @@ impl Peer {
             room: room.into(),
             body: body.into(),
             nonce: nonce.map(str::to_string),
+            reply_to: None,
+            attachments: Vec::new(),
         })
         .await;
         self.client.answer_all().await;
@@ -260,7 +262,7 @@ async fn resume_from_each_position_gets_exactly_what_was_missed() {
         alice.send("general", &format!("m{i}"), None).await;
     }
     for after in 0..=5_i64 {
-        let resume = BTreeMap::from([("general".to_string(), after)]);
+        let resume = BTreeMap::from([("general".to_string(), Resume::Id(after))]);
         let mut bob = Peer::resuming(&hub, &format!("bob{after}"), resume);
         bob.join("general").await;
         let frames = bob.frames();
@@ -300,6 +302,8 @@ async fn refusals_are_typed_and_name_their_room() {
                 room: "elsewhere".into(),
                 body: "hi".into(),
                 nonce: Some("a".into()),
+                reply_to: None,
+                attachments: Vec::new(),
             },
             ErrorCode::NotJoined,
             "elsewhere",
@@ -309,6 +313,8 @@ async fn refusals_are_typed_and_name_their_room() {
                 room: "general".into(),
                 body: "  ".into(),
                 nonce: Some("b".into()),
+                reply_to: None,
+                attachments: Vec::new(),
             },
             ErrorCode::BadRequest,
             "general",
@@ -318,6 +324,8 @@ async fn refusals_are_typed_and_name_their_room() {
                 room: "general".into(),
                 body: "a\0b".into(),
                 nonce: Some("c".into()),
+                reply_to: None,
+                attachments: Vec::new(),
             },
             ErrorCode::BadRequest,
             "general",
@@ -327,6 +335,8 @@ async fn refusals_are_typed_and_name_their_room() {
                 room: "general".into(),
                 body: "x".repeat(5000),
                 nonce: Some("d".into()),
+                reply_to: None,
+                attachments: Vec::new(),
             },
             ErrorCode::TooLarge,
             "general",
@@ -424,6 +434,7 @@ async fn a_post_over_http_opens_its_room_and_reaches_members() {
         room: "fresh".into(),
         body: "first".into(),
         nonce: None,
+        reply_to: None,
     };
     let stored = hub
         .post(caller, post, Via::Straight)
@@ -435,6 +446,7 @@ async fn a_post_over_http_opens_its_room_and_reaches_members() {
         room: "news".into(),
         body: "hello".into(),
         nonce: Some("k".into()),
+        reply_to: None,
     };
     hub.post(caller, post, Via::Straight)
         .await

@@ -171,6 +171,7 @@ impl State {
             body: m.body,
             ts: format_ts(now),
             nonce: m.nonce,
+            ..Default::default()
         };
         room.messages.push(message.clone());
         room.active_ms = now;
@@ -313,6 +314,52 @@ impl Store for MemoryStore {
 
     async fn last_id(&self, room: &str) -> Result<i64, StoreError> {
         Ok(self.up()?.rooms.get(room).map_or(0, Room::last_id))
+    }
+
+    async fn change(
+        &self,
+        _room: &str,
+        _id: i64,
+        _change: super::Change,
+    ) -> Result<super::Changed, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn changes(
+        &self,
+        _room: &str,
+        _after: i64,
+        _upto: i64,
+        _limit: usize,
+    ) -> Result<Vec<(i64, Message)>, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn last_rev(&self, _room: &str) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+
+    async fn message(&self, _room: &str, _id: i64) -> Result<Option<Message>, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn around(
+        &self,
+        _room: &str,
+        _id: i64,
+        _limit: usize,
+    ) -> Result<super::Around, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn search(
+        &self,
+        _rooms: &[String],
+        _query: &str,
+        _after: Option<&super::SearchAfter>,
+        _limit: usize,
+    ) -> Result<super::Found, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
     }
 
     async fn create_room(&self, room: &str) -> Result<(), StoreError> {

@@ -39,12 +39,82 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
 
 /// A message to store; the store picks its id and time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewMessage {
     pub room: String,
     pub author: String,
     pub body: String,
     pub nonce: Option<String>,
+    /// A message of the same room (the hub checked it exists).
+    pub reply_to: Option<i64>,
+    /// The names the body mentions (see [`crate::protocol::find_mentions`]).
+    pub mentions: Vec<String>,
+}
+
+/// A change to a stored message. The store applies the rules that must
+/// hold at the moment of the change (author, deleted), atomically with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The author replaces the body (and so its mentions).
+    Edit {
+        by: String,
+        body: String,
+        mentions: Vec<String>,
+    },
+    /// The author, or an admin (`admin: true`), deletes it: the body,
+    /// mentions, reactions and reply are dropped for good.
+    Delete { by: String, admin: bool },
+    /// `by` adds or takes back one reaction.
+    React { by: String, emoji: String, on: bool },
+}
+
+/// What a [`Change`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// Stored, at the room's new revision `rev`; the message as it now stands.
+    Done { rev: i64, message: Message },
+    /// Nothing to store (the same body, a reaction already there or not
+    /// there): no new revision.
+    Unchanged(Message),
+    /// No such message in that room.
+    NotFound,
+    /// Edit by someone else, or delete by neither its author nor an admin.
+    NotAuthor,
+    /// The message is deleted: it cannot be edited or reacted to.
+    Deleted,
+    /// The message already carries [`MAX_REACTIONS`] different emoji.
+    TooManyReactions,
+}
+
+/// Most different emoji one message carries.
+pub const MAX_REACTIONS: usize = 40;
+
+/// Where a page of search results ends: the next page starts after it.
+/// Results are ordered newest first by (time, room, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAfter {
+    pub ts_ms: i64,
+    pub room: String,
+    pub id: i64,
+}
+
+/// A page of search results, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub messages: Vec<Message>,
+    /// Set when more results may follow.
+    pub next: Option<SearchAfter>,
+}
+
+/// A page of messages around one, for jumping to it.
+#[derive(Debug, Clone, Default)]
+pub struct Around {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Whether messages older than the first exist.
+    pub more_before: bool,
+    /// Whether messages newer than the last exist.
+    pub more_after: bool,
 }
 
 /// The stored message, and whether an earlier `send` with the same
@@ -180,6 +250,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// The highest id stored in a room (0 for none).
     async fn last_id(&self, room: &str) -> Result<i64, StoreError>;
+
+    // --- Messages that change, and search (version 1.1) ---
+
+    /// Applies a change to message `id` of `room`; see [`Changed`]. A
+    /// change that is stored takes the room's next revision, in the order
+    /// the changes were stored, shared by all changes of the room's messages.
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError>;
+
+    /// The room's messages with `id <= upto` whose last change has a
+    /// revision after `after`, as they now stand, in revision order (each
+    /// with that revision), at most `limit`.
+    async fn changes(
+        &self,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Message)>, StoreError>;
+
+    /// The room's newest revision (0 when no message ever changed).
+    async fn last_rev(&self, room: &str) -> Result<i64, StoreError>;
+
+    /// One message as it now stands.
+    async fn message(&self, room: &str, id: i64) -> Result<Option<Message>, StoreError>;
+
+    /// Up to `limit` messages around `id` (about half before, the message,
+    /// the rest after), oldest first.
+    async fn around(&self, room: &str, id: i64, limit: usize) -> Result<Around, StoreError>;
+
+    /// Messages of `rooms` (and no other) whose words include every word of
+    /// `query`, without case or accents (`cafe` finds `café`), newest first,
+    /// after `after`, at most `limit`. Deleted messages are never found.
+    /// `query` is what a person typed: search syntax in it (quotes, `*`,
+    /// `NEAR`, `-`) is text, never an operator.
+    async fn search(
+        &self,
+        rooms: &[String],
+        query: &str,
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Found, StoreError>;
 
     /// Records a room (idempotent).
     async fn create_room(&self, room: &str) -> Result<(), StoreError>;

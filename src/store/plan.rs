@@ -61,6 +61,7 @@ mod tests {
             author: author.into(),
             body: "hi".into(),
             nonce: nonce.map(str::to_string),
+            ..Default::default()
         }
     }
 
@@ -72,6 +73,7 @@ mod tests {
             body: "hi".into(),
             ts: String::new(),
             nonce: Some(nonce.into()),
+            ..Default::default()
         }
     }
 

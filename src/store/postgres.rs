@@ -418,6 +418,7 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
                         body: m.body.clone(),
                         ts: format_ts(now),
                         nonce: m.nonce.clone(),
+                        ..Default::default()
                     },
                     duplicate: false,
                 }

@@ -27,6 +27,7 @@ impl From<MessageRow> for Message {
             body: r.body,
             ts: format_ts(r.ts_ms),
             nonce: r.nonce,
+            ..Default::default()
         }
     }
 }

@@ -89,6 +89,52 @@ where
         self.history.last_id(room).await
     }
 
+    async fn change(
+        &self,
+        _room: &str,
+        _id: i64,
+        _change: super::Change,
+    ) -> Result<super::Changed, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn changes(
+        &self,
+        _room: &str,
+        _after: i64,
+        _upto: i64,
+        _limit: usize,
+    ) -> Result<Vec<(i64, Message)>, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn last_rev(&self, _room: &str) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+
+    async fn message(&self, _room: &str, _id: i64) -> Result<Option<Message>, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn around(
+        &self,
+        _room: &str,
+        _id: i64,
+        _limit: usize,
+    ) -> Result<super::Around, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
+    async fn search(
+        &self,
+        _rooms: &[String],
+        _query: &str,
+        _after: Option<&super::SearchAfter>,
+        _limit: usize,
+    ) -> Result<super::Found, StoreError> {
+        Err(StoreError::Unavailable("not written yet".into()))
+    }
+
     async fn create_room(&self, room: &str) -> Result<(), StoreError> {
         self.log.create_room(room, None).await
     }

@@ -280,6 +280,7 @@ async fn write_batch(
                             body: m.body.clone(),
                             ts: format_ts(now),
                             nonce: m.nonce.clone(),
+                            ..Default::default()
                         };
                         new_rows.push(message.clone());
                         (message, false)

@@ -14,6 +14,7 @@ fn msg(room: &str, author: &str, body: &str, nonce: Option<&str>) -> NewMessage 
         author: author.into(),
         body: body.into(),
         nonce: nonce.map(str::to_string),
+        ..Default::default()
     }
 }
 

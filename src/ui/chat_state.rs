@@ -12,7 +12,7 @@
 
 use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public};
 use crate::protocol::{
-    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState,
+    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState, Resume,
     RoomEntry, ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
@@ -473,7 +473,7 @@ impl ChatState {
         let mut resume = BTreeMap::new();
         for name in self.wanted() {
             if let Some(id) = self.rooms.get(&name).and_then(RoomState::last_id) {
-                resume.insert(name, id);
+                resume.insert(name, Resume::Id(id));
             }
         }
         ClientFrame::Hello {
@@ -550,6 +550,8 @@ impl ChatState {
             room: name,
             body: body.to_string(),
             nonce: Some(nonce),
+            reply_to: None,
+            attachments: Vec::new(),
         }]
     }
 
@@ -574,6 +576,8 @@ impl ChatState {
             room: room_name.to_string(),
             body,
             nonce: Some(nonce.to_string()),
+            reply_to: None,
+            attachments: Vec::new(),
         }]
     }
 
@@ -774,6 +778,7 @@ impl ChatState {
                 online,
                 history,
                 more,
+                ..
             } => out.send = self.on_joined(&room, online, history, more),
             ServerFrame::Presence {
                 room,
@@ -863,6 +868,7 @@ impl ChatState {
                 code, nonce, room, ..
             } => self.on_error(code, nonce, room),
             ServerFrame::Rooms { rooms } => out.send = self.on_rooms(rooms),
+            ServerFrame::Changed { .. } => {}
             ServerFrame::Member {
                 room,
                 user,
@@ -1048,6 +1054,8 @@ impl ChatState {
                 room: name.to_string(),
                 body,
                 nonce: Some(nonce),
+                reply_to: None,
+                attachments: Vec::new(),
             })
             .collect();
         let in_view_public = is_public(name) && self.current == name;
@@ -1238,6 +1246,7 @@ mod tests {
             body: format!("m{id}"),
             ts: TS.into(),
             nonce: None,
+            ..Default::default()
         }
     }
 
@@ -1250,6 +1259,8 @@ mod tests {
             room: room.into(),
             body: body.into(),
             nonce: Some(nonce.into()),
+            reply_to: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -1271,6 +1282,8 @@ mod tests {
             online: vec!["alice".into()],
             history,
             more,
+            changed: Vec::new(),
+            rev: None,
         }
     }
 
@@ -1335,7 +1348,10 @@ mod tests {
         assert_eq!(name.as_deref(), Some("alice"));
         assert_eq!(token, None);
         // Only rooms with lines resume; `random` is joined afresh.
-        assert_eq!(resume, BTreeMap::from([("general".to_string(), 41)]));
+        assert_eq!(
+            resume,
+            BTreeMap::from([("general".to_string(), Resume::Id(41))])
+        );
         // Signed in, the cookie says who it is.
         s.set_name(Some("alice".into()), true);
         assert!(matches!(s.hello(), ClientFrame::Hello { name: None, .. }));
@@ -1569,7 +1585,7 @@ mod tests {
         let ClientFrame::Hello { resume, .. } = s.hello() else {
             panic!("not a hello")
         };
-        assert_eq!(resume.get("general"), Some(&1));
+        assert_eq!(resume.get("general"), Some(&Resume::Id(1)));
         assert_eq!(
             s.apply(welcome("alice", &[]), 0.0).send,
             vec![join("general")]

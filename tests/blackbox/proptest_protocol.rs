@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use causerie::protocol::{
-    ClientFrame, Invalid, MAX_BODY_CHARS, MAX_NAME_CHARS, MAX_NONCE_LEN, MAX_ROOM_CHARS, RoomKind,
-    clean_body, dm_room, group_room, parse_room, validate_name, validate_nonce,
+    ClientFrame, Invalid, MAX_BODY_CHARS, MAX_NAME_CHARS, MAX_NONCE_LEN, MAX_ROOM_CHARS, Resume,
+    RoomKind, clean_body, dm_room, group_room, parse_room, validate_name, validate_nonce,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -155,15 +155,34 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             .prop_map(|(name, token, resume)| ClientFrame::Hello {
                 name,
                 token,
-                resume
+                resume: resume
+                    .into_iter()
+                    .map(|(room, id)| {
+                        // Both forms: version 1's id, and 1.1's id and rev.
+                        let at = if id % 2 == 0 {
+                            Resume::Id(id)
+                        } else {
+                            Resume::At { id, rev: id / 3 }
+                        };
+                        (room, at)
+                    })
+                    .collect()
             }),
         s().prop_map(|room| ClientFrame::Join { room }),
         s().prop_map(|room| ClientFrame::Leave { room }),
-        (s(), s(), prop::option::of(s())).prop_map(|(room, body, nonce)| ClientFrame::Send {
-            room,
-            body,
-            nonce
-        }),
+        (
+            s(),
+            s(),
+            prop::option::of(s()),
+            prop::option::of(any::<i64>())
+        )
+            .prop_map(|(room, body, nonce, reply_to)| ClientFrame::Send {
+                room,
+                body,
+                nonce,
+                reply_to,
+                attachments: Vec::new(),
+            }),
         (
             s(),
             prop::option::of(any::<i64>()),
@@ -232,7 +251,19 @@ fn expected(v: &Value) -> Option<ClientFrame> {
                 None => BTreeMap::new(),
                 Some(Value::Object(m)) => m
                     .iter()
-                    .map(|(k, v)| v.as_i64().map(|i| (k.clone(), i)))
+                    .map(|(k, v)| {
+                        let at = match v {
+                            Value::Object(r) => Resume::At {
+                                id: r.get("id")?.as_i64()?,
+                                rev: match r.get("rev") {
+                                    None => 0,
+                                    Some(rev) => rev.as_i64()?,
+                                },
+                            },
+                            v => Resume::Id(v.as_i64()?),
+                        };
+                        Some((k.clone(), at))
+                    })
                     .collect::<Option<_>>()?,
                 Some(_) => return None,
             },
@@ -250,6 +281,18 @@ fn expected(v: &Value) -> Option<ClientFrame> {
             room: req_str(o, "room").ok()?,
             body: req_str(o, "body").ok()?,
             nonce: opt_str(o, "nonce").ok()?,
+            reply_to: match o.get("reply_to") {
+                None | Some(Value::Null) => None,
+                Some(r) => Some(r.as_i64()?),
+            },
+            attachments: match o.get("attachments") {
+                None => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_string))
+                    .collect::<Option<_>>()?,
+                Some(_) => return None,
+            },
         },
         "history" => ClientFrame::History {
             room: req_str(o, "room").ok()?,
