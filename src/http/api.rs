@@ -228,6 +228,13 @@ async fn search(
         Some(actor) => actor,
         None => {
             visitor_may_read(&app)?;
+            // As for reading a direct room's messages: no one to be.
+            if q.room.as_deref().is_some_and(|r| r.starts_with("dm:")) {
+                return Err(Failure::new(
+                    ErrorCode::Unauthorized,
+                    "direct messages need a token or a signed-in session",
+                ));
+            }
             VISITOR.clone()
         }
     };

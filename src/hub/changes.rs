@@ -37,7 +37,11 @@ pub fn check_emoji(emoji: &str) -> Result<&str, Invalid> {
     let known = emojis::get(emoji).is_some()
         || emojis::get(emoji.trim_end_matches('\u{fe0f}')).is_some()
         || emojis::get(&format!("{emoji}\u{fe0f}")).is_some();
-    if known { Ok(emoji) } else { Err(Invalid::Emoji) }
+    if known {
+        Ok(emoji)
+    } else {
+        Err(Invalid::Emoji)
+    }
 }
 
 impl Hub {
@@ -121,7 +125,11 @@ impl Hub {
         let Some(after) = lock(&state).revs.last() else {
             return; // a join is reading the store right now
         };
-        match self.store.changes(room, after, i64::MAX, super::MAX_RESUME).await {
+        match self
+            .store
+            .changes(room, after, i64::MAX, super::MAX_RESUME)
+            .await
+        {
             Ok(changes) => {
                 let mut st = lock(&state);
                 match changes.last().map(|(rev, _)| *rev) {
@@ -198,7 +206,11 @@ impl Hub {
     async fn readable_rooms(&self, actor: &super::Actor) -> Result<Vec<String>, HubError> {
         let mut rooms = self.store.public_rooms(SEARCHED_ROOMS).await?;
         if actor.identity == super::Identity::Account {
-            rooms.extend(self.store.private_rooms(&actor.name, SEARCHED_ROOMS).await?);
+            rooms.extend(
+                self.store
+                    .private_rooms(&actor.name, SEARCHED_ROOMS)
+                    .await?,
+            );
         }
         if actor.can_dm() {
             rooms.extend(self.store.dm_rooms(&actor.name, SEARCHED_ROOMS).await?);
@@ -228,11 +240,21 @@ mod tests {
 
     #[test]
     fn a_reaction_is_one_emoji() {
-        for ok in ["👍", "❤️", "❤", "👍🏽", "🇫🇷", "👨‍👩‍👧", "✅", "🎉"] {
+        for ok in ["👍", "❤️", "❤", "👍🏽", "🇫🇷", "👨‍👩‍👧", "✅", "🎉"]
+        {
             assert_eq!(check_emoji(ok), Ok(ok), "{ok}");
         }
         let two_hundred = "👍".repeat(200);
-        for bad in ["", "a", "ok", "👍👍", ":+1:", "<b>", two_hundred.as_str(), " 👍"] {
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "👍👍",
+            ":+1:",
+            "<b>",
+            two_hundred.as_str(),
+            " 👍",
+        ] {
             assert_eq!(check_emoji(bad), Err(Invalid::Emoji), "{bad}");
         }
     }

@@ -284,10 +284,7 @@ impl Client {
                 id,
                 emoji,
                 on,
-            } => {
-                self.alter(hub, &room, id, Alter::React { emoji, on })
-                    .await
-            }
+            } => self.alter(hub, &room, id, Alter::React { emoji, on }).await,
         }
     }
 

@@ -11,8 +11,8 @@
 //! lost: pub/sub is never the guarantee, the store is.
 
 pub mod admission;
-pub mod client;
 mod changes;
+pub mod client;
 mod membership;
 pub mod outbox;
 mod revisions;
@@ -710,7 +710,10 @@ impl Hub {
                         Some(t) if t.elapsed() >= GAP_WAIT => st.gap(),
                         _ => None,
                     };
-                    let wait = st.revs.waiting_since.is_some_and(|t| t.elapsed() >= GAP_WAIT);
+                    let wait = st
+                        .revs
+                        .waiting_since
+                        .is_some_and(|t| t.elapsed() >= GAP_WAIT);
                     (gap, wait)
                 };
                 if let Some((last, upto)) = gap {
