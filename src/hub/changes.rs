@@ -89,6 +89,7 @@ impl Hub {
         .await?;
         match self.store.change(room, id, change).await? {
             Changed::Done { rev, message } => {
+                self.metrics.changes.inc();
                 self.deliver_change(room, rev, message.clone());
                 self.backplane.publish_notice(&Notice::Changed {
                     room: room.to_string(),
