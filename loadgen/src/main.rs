@@ -779,7 +779,8 @@ async fn fanout_client(
     let mut last_id = 0u64;
     // This sender's last acknowledged message, and whether its reaction is on.
     let mut mine: Option<u64> = None;
-    let mut reacted = false;
+    // The message this sender last reacted to, and whether its reaction is on.
+    let mut reacted: (u64, bool) = (0, false);
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
 
@@ -885,12 +886,13 @@ async fn fanout_client(
                     let ns = unix_ns();
                     let s = sender.unwrap_or(0);
                     if let Some(id) = mine.filter(|_| reacts_at(k, cfg.react_share)) {
-                        reacted = !reacted;
+                        // Every turn changes something: on for a new message, else a toggle.
+                        reacted = if reacted.0 == id { (id, !reacted.1) } else { (id, true) };
                         let react = ClientFrame::React {
                             room: cfg.room.clone(),
                             id: id as i64,
                             emoji: "👍".into(),
-                            on: reacted,
+                            on: reacted.1,
                         };
                         if let Some(slot) = board.react_ns.get(id as usize % board.react_ns.len().max(1)) {
                             slot.store(ns, Ordering::Release);
