@@ -835,6 +835,8 @@ async fn fanout_client(
                         room: cfg.room.clone(),
                         body: format!("t={ns} s={s} k={idx}"),
                         nonce: Some(format!("{}-{idx}", cfg.tag)),
+                        reply_to: None,
+                        attachments: Vec::new(),
                     };
                     if ns >= window.0 && ns < window.1 {
                         board.measured[idx].store(true, Ordering::Release);
@@ -1411,6 +1413,8 @@ async fn seed_history(target: &Target, room_prefix: &str, a: &IdleArgs) -> Resul
                 room: room.clone(),
                 body: body.clone(),
                 nonce: None,
+                reply_to: None,
+                attachments: Vec::new(),
             };
             ws.send(frame(&send)).await.map_err(|e| e.to_string())?;
             expect(&mut ws, |f| matches!(f, ServerFrame::Ack { .. })).await?;
@@ -1522,6 +1526,8 @@ async fn storage(a: StorageArgs) -> Result<Value, String> {
                             room: room.clone(),
                             body: format!("store {i} {k}"),
                             nonce: Some(format!("{tag}-{k}")),
+                            reply_to: None,
+                            attachments: Vec::new(),
                         };
                         sent_at.insert(k, Instant::now());
                         k += 1;
