@@ -22,6 +22,8 @@ mod memory;
 mod plan;
 mod postgres;
 mod rows;
+#[cfg(test)]
+mod search_bench;
 mod sql;
 mod sqlite;
 #[cfg(test)]
