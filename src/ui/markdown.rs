@@ -68,7 +68,9 @@ enum Kind {
     CodeBlock,
     /// Deeper than [`MAX_DEPTH`]: its children join the parent's, on a new
     /// line when it was a block.
-    Flat { block: bool },
+    Flat {
+        block: bool,
+    },
 }
 
 struct Frame {
@@ -153,7 +155,9 @@ impl Builder<'_> {
             }
             // A rule, math, footnotes, task boxes: their source.
             Event::Rule => self.literal_block(range.clone()),
-            _ => self.buf.push_str(self.src.get(range.clone()).unwrap_or_default()),
+            _ => self
+                .buf
+                .push_str(self.src.get(range.clone()).unwrap_or_default()),
         }
         // Back at the top: a block ended here.
         if self.stack.len() == 1 {
@@ -216,7 +220,10 @@ impl Builder<'_> {
         let Some(Frame { kind, children }) = self.stack.pop() else {
             return;
         };
-        if !matches!(kind, Kind::Flat { .. } | Kind::CodeBlock | Kind::Item | Kind::Root) {
+        if !matches!(
+            kind,
+            Kind::Flat { .. } | Kind::CodeBlock | Kind::Item | Kind::Root
+        ) {
             self.depth -= 1;
         }
         let node = match kind {
@@ -291,10 +298,7 @@ impl Builder<'_> {
     /// Text before an element's end: a trailing newline (an HTML block's)
     /// is no line break.
     fn flush_end(&mut self) {
-        if !matches!(
-            self.stack.last().map(|f| &f.kind),
-            Some(Kind::CodeBlock)
-        ) {
+        if !matches!(self.stack.last().map(|f| &f.kind), Some(Kind::CodeBlock)) {
             let kept = self.buf.trim_end_matches('\n').len();
             self.buf.truncate(kept);
         }
@@ -435,7 +439,8 @@ fn node(n: Node, me: Signal<Option<String>>) -> AnyView {
         Node::Mention(name) => {
             let lower = name.to_lowercase();
             let mine = move || me.with(|m| m.as_ref().is_some_and(|m| m.to_lowercase() == lower));
-            view! { <span class="mention" class=("me", mine)>{format!("@{name}")}</span> }.into_any()
+            view! { <span class="mention" class=("me", mine)>{format!("@{name}")}</span> }
+                .into_any()
         }
         Node::Link { url, children } => {
             // A bare address shows itself; a named link says where it goes.
@@ -452,13 +457,16 @@ fn node(n: Node, me: Signal<Option<String>>) -> AnyView {
         Node::Em(c) => view! { <em>{nodes(c, me)}</em> }.into_any(),
         Node::Strike(c) => view! { <s>{nodes(c, me)}</s> }.into_any(),
         Node::Para(c) => view! { <p>{nodes(c, me)}</p> }.into_any(),
-        Node::Heading(c) => view! { <p class="heading"><strong>{nodes(c, me)}</strong></p> }.into_any(),
+        Node::Heading(c) => {
+            view! { <p class="heading"><strong>{nodes(c, me)}</strong></p> }.into_any()
+        }
         Node::Quote(c) => view! { <blockquote>{nodes(c, me)}</blockquote> }.into_any(),
         Node::List { start: None, items } => view! { <ul>{list_items(items, me)}</ul> }.into_any(),
         Node::List {
             start: Some(n),
             items,
-        } => view! { <ol start=(n != 1).then(|| n.to_string())>{list_items(items, me)}</ol> }.into_any(),
+        } => view! { <ol start=(n != 1).then(|| n.to_string())>{list_items(items, me)}</ol> }
+            .into_any(),
         Node::CodeBlock(code) => view! { <CodeBox code/> }.into_any(),
     }
 }
@@ -656,10 +664,7 @@ mod tests {
         ] {
             assert_eq!(parse(body), vec![p(vec![t(body)])], "{body}");
         }
-        assert_eq!(
-            parse("a <b>b</b> c"),
-            vec![p(vec![t("a <b>b</b> c")])]
-        );
+        assert_eq!(parse("a <b>b</b> c"), vec![p(vec![t("a <b>b</b> c")])]);
         assert_eq!(
             parse("<div>\n<script>x()</script>\n</div>"),
             vec![p(vec![
@@ -698,7 +703,11 @@ mod tests {
         // An image is its text, the address in it as any bare address.
         assert_eq!(
             parse("![alt](https://example.com/i.png)"),
-            vec![p(vec![t("![alt]("), link("https://example.com/i.png"), t(")")])]
+            vec![p(vec![
+                t("![alt]("),
+                link("https://example.com/i.png"),
+                t(")")
+            ])]
         );
         // What the page's older tests send: the same text, three links.
         let body = "docs: https://example.com/a?b=1&c=2, also (http://x.test/y). not javascript:alert(1) nor <a href=\"https://evil.test\">x</a>";
@@ -820,7 +829,10 @@ mod tests {
         let tree = parse(&list);
         assert!(depth(&tree) <= 2 * MAX_DEPTH + 1, "{}", depth(&tree));
         let text = text_of(&tree);
-        assert!(text.contains("level 0") && text.contains("level 99"), "{text}");
+        assert!(
+            text.contains("level 0") && text.contains("level 99"),
+            "{text}"
+        );
         // Past the cap, each item is a line of its own.
         assert!(text.contains("level 98\nlevel 99"), "{text}");
 
@@ -841,7 +853,9 @@ mod tests {
             "`".repeat(4000),
             "@a".repeat(2000),
             "https://".repeat(500),
-            (0..400).map(|i| format!("{}- x\n", " ".repeat(i % 40))).collect(),
+            (0..400)
+                .map(|i| format!("{}- x\n", " ".repeat(i % 40)))
+                .collect(),
             (0..1000).map(|_| "1. ").collect::<String>() + "x",
         ];
         for body in &bodies {
