@@ -6,10 +6,10 @@ use super::avatar::{hue, initial};
 use super::chat_state::{Access, Delivery, Line};
 use super::i18n::K;
 use super::layout::Layout;
+use super::markdown::MessageBody;
 use super::rooms::{dm_peer, is_dm, room_label};
 use super::snapshot::SnapProblem;
 use super::state::Chat;
-use super::text::{Piece, pieces};
 use super::time;
 use leptos::html;
 use leptos::prelude::*;
@@ -308,21 +308,6 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
             chat.retry(room, n);
         }
     };
-    let body = pieces(&line.body)
-        .into_iter()
-        .map(|p| match p {
-            Piece::Text(t) => t.into_any(),
-            Piece::Link(url) => {
-                let href = url.clone();
-                view! {
-                    <a href=href rel="noopener noreferrer nofollow" target="_blank">
-                        {url}
-                    </a>
-                }
-                .into_any()
-            }
-        })
-        .collect_view();
     let time_el = view! {
         <time datetime=ts_attr title=ts_title>
             {clock}
@@ -351,7 +336,7 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                 </div>
                 <div class="msg-main">
                     {head}
-                    <p class="text">{body}</p>
+                    <MessageBody body=line.body.clone() me=chat.name/>
                     {(line.delivery == Delivery::Pending)
                         .then(|| view! { <span class="state">{layout.tr(K::Sending)}</span> })}
                     {failed.map(|code| view! {

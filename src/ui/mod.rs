@@ -8,6 +8,7 @@ pub mod chat_state;
 pub mod composer;
 pub mod i18n;
 pub mod layout;
+pub mod markdown;
 pub mod members;
 pub mod messages;
 pub mod new_room;
