@@ -465,7 +465,11 @@ pub struct RoomInfo {
 pub struct MessagePage {
     pub room: String,
     pub messages: Vec<Message>,
+    /// Whether older messages exist.
     pub more: bool,
+    /// For `?around=ID`: whether newer messages exist (docs/PROTOCOL-NOTES.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_after: Option<bool>,
 }
 
 /// The answer of `GET /api/search`: newest first, and the cursor of the
@@ -490,23 +494,11 @@ pub const MAX_MENTIONS: usize = 20;
 /// part of the name.
 pub fn find_mentions(body: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    let mut prev: Option<char> = None;
-    for (i, c) in body.char_indices() {
-        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || "_-.@".contains(p));
-        prev = Some(c);
-        if !starts {
-            continue;
-        }
-        let rest = &body[i + 1..];
-        let end = rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
-            .map_or(rest.len(), |(j, _)| j);
-        let name = rest[..end].trim_end_matches(['.', '-']);
-        if validate_name(name).is_ok()
-            && !found
-                .iter()
-                .any(|f| f.to_lowercase() == name.to_lowercase())
+    for span in mention_spans(body) {
+        let name = &body[span.start + 1..span.end];
+        if !found
+            .iter()
+            .any(|f| f.to_lowercase() == name.to_lowercase())
         {
             found.push(name.to_string());
             if found.len() == MAX_MENTIONS {
@@ -515,6 +507,27 @@ pub fn find_mentions(body: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Where a body says `@name`: the byte ranges of each `@` and valid name
+/// after it, in order, repeats included. [`find_mentions`] reads these, and
+/// the message view highlights them, so both agree on what a mention is.
+pub fn mention_spans(body: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut prev: Option<char> = None;
+    body.char_indices().filter_map(move |(i, c)| {
+        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || "_-.@".contains(p));
+        prev = Some(c);
+        if !starts {
+            return None;
+        }
+        let rest = &body[i + 1..];
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map_or(rest.len(), |(j, _)| j);
+        let name = rest[..end].trim_end_matches(['.', '-']);
+        validate_name(name).is_ok().then(|| i..i + 1 + name.len())
+    })
 }
 
 /// The room a visitor sees first, at `/`.

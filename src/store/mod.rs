@@ -12,6 +12,7 @@
 //! hub's in-process tests.
 
 pub mod backup;
+mod change;
 mod dialect;
 mod directory;
 mod history;
@@ -21,6 +22,8 @@ mod memory;
 mod plan;
 mod postgres;
 mod rows;
+#[cfg(test)]
+mod search_bench;
 mod sql;
 mod sqlite;
 #[cfg(test)]

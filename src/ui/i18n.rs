@@ -238,6 +238,8 @@ table! {
     Sending => "Sending…", "Envoi…";
     NotSent => "Not sent:", "Non envoyé\u{a0}:";
     Retry => "Retry", "Réessayer";
+    Copy => "Copy", "Copier";
+    Copied => "Copied", "Copié";
     MessageLabel => "Message", "Message";
     MessagePlaceholder => "Message {room}", "Écrire dans {room}";
     ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears, Up edits your last message, @ mentions someone.",

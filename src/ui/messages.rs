@@ -9,10 +9,10 @@ use super::conversation::{
 };
 use super::i18n::K;
 use super::layout::Layout;
+use super::markdown::MessageBody;
 use super::rooms::{dm_peer, is_dm, room_label};
 use super::snapshot::SnapProblem;
 use super::state::Chat;
-use super::text::{Piece, pieces};
 use super::time;
 use leptos::html;
 use leptos::prelude::*;
@@ -370,21 +370,6 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
             chat.retry(room, n);
         }
     };
-    let body = pieces(&line.body)
-        .into_iter()
-        .map(|p| match p {
-            Piece::Text(t) => t.into_any(),
-            Piece::Link(url) => {
-                let href = url.clone();
-                view! {
-                    <a href=href rel="noopener noreferrer nofollow" target="_blank">
-                        {url}
-                    </a>
-                }
-                .into_any()
-            }
-        })
-        .collect_view();
     let time_el = view! {
         <time datetime=ts_attr title=ts_title>
             {clock}
@@ -424,7 +409,10 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                         view! { <p class="text deleted-note">{layout.tr(K::MessageDeleted)}</p> }.into_any()
                     } else {
                         view! {
-                            <p class="text" class:hidden=editing>{body} {edited}</p>
+                            <div class="body-wrap" class:hidden=editing>
+                                <MessageBody body=line.body.clone() me=chat.name/>
+                                {edited}
+                            </div>
                             <Show when=editing>
                                 <EditBox room body=edit_body.clone()/>
                             </Show>

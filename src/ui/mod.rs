@@ -9,6 +9,7 @@ pub mod composer;
 pub mod conversation;
 pub mod i18n;
 pub mod layout;
+pub mod markdown;
 pub mod members;
 pub mod mentions;
 pub mod messages;

@@ -95,6 +95,51 @@ async fn a_room_page_shows_its_newest_history_and_who_is_online() {
     assert!(html.contains("There is no room by that name"), "{html}");
 }
 
+/// A body's Markdown subset is in the server's page, so it shows without
+/// JavaScript, and typed HTML stays text there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_shows_formatted_messages_and_typed_html_as_text() {
+    let s = Server::start_with(ServerOpts::new().with_bot().no_rate_limit()).await;
+    let bodies = [
+        "**bold** and `inline` for @alice\n```\nlet x = 1 < 2;\n```",
+        "<script>window.pwned = 1</script>",
+        "[safe](https://example.com/doc) [evil](javascript:alert(1))",
+    ];
+    for body in bodies {
+        let (st, m) = s
+            .api_post("general", Some(BOT_TOKEN), &json!({ "body": body }))
+            .await;
+        assert_eq!(st, 201, "{m}");
+    }
+    let (st, html) = page(&s, "/r/general").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(finished(&html), "an unfinished page: {html}");
+    // The document, without the hydration data that repeats the bodies.
+    // (`<!>` marks where a list of views ends, for hydration.)
+    let doc = html.split("</body>").next().unwrap_or_default();
+    assert!(doc.contains("<strong>bold<!></strong>"), "{doc}");
+    assert!(doc.contains("<code>inline</code>"), "{doc}");
+    assert!(
+        doc.contains("<pre><code>let x = 1 &lt; 2;</code></pre>"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains(r#"<span class="mention">@alice</span>"#),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("&lt;script&gt;window.pwned = 1&lt;/script&gt;"),
+        "the script as text: {doc}"
+    );
+    assert!(!doc.contains("<script>window.pwned"), "{doc}");
+    assert!(
+        doc.contains(r#"href="https://example.com/doc" title="https://example.com/doc""#),
+        "{doc}"
+    );
+    assert!(!doc.contains("href=\"javascript"), "{doc}");
+    assert!(doc.contains("[evil](javascript:alert(1))"), "{doc}");
+}
+
 /// Many pages at once (rooms whose history grows meanwhile, and the account
 /// pages): every response is whole, and the server never panics while
 /// rendering. (A chat page whose reactive state was disposed mid-render used
