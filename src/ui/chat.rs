@@ -140,6 +140,7 @@ pub fn ChatPage() -> impl IntoView {
                 <div class="conversation">
                     <MessageList/>
                     <Notice/>
+                    <super::conversation::RefusedNotice/>
                     <TypingLine/>
                     <Footer/>
                 </div>

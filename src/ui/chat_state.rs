@@ -18,6 +18,9 @@ use crate::protocol::{
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 
+mod conversation;
+pub use conversation::{Change, MAX_SEEK_PAGES, mentions_me, unread_mentions};
+
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
 
@@ -41,6 +44,16 @@ pub struct Line {
     pub ts: Option<String>,
     pub nonce: Option<String>,
     pub delivery: Delivery,
+    /// The message of the same room this one answers.
+    pub reply_to: Option<i64>,
+    /// The names the server found as `@name` in the body.
+    pub mentions: Vec<String>,
+    /// Who reacted with what.
+    pub reactions: BTreeMap<String, Vec<String>>,
+    /// When the body was last edited.
+    pub edited: Option<String>,
+    /// Deleted: the body is empty.
+    pub deleted: bool,
 }
 
 impl Line {
@@ -52,7 +65,22 @@ impl Line {
             ts: Some(m.ts),
             nonce: m.nonce,
             delivery: Delivery::Stored,
+            reply_to: m.reply_to,
+            mentions: m.mentions,
+            reactions: m.reactions,
+            edited: m.edited,
+            deleted: m.deleted,
         }
+    }
+
+    /// Takes what a message now stands as (an edit, a reaction, a
+    /// deletion), keeping where the line came from (its nonce).
+    fn update(&mut self, m: Message) {
+        let nonce = self.nonce.take();
+        *self = Line {
+            nonce: nonce.or(m.nonce.clone()),
+            ..Line::stored(m)
+        };
     }
 
     /// A key that stays the same from pending to stored.
@@ -155,6 +183,16 @@ pub struct RoomState {
     pub asking: bool,
     /// Why the last `invite`, `remove` or `topic` was refused.
     pub action_error: Option<ErrorCode>,
+    /// The room's revision as of the last `joined` or `changed` (version
+    /// 1.1), to resume from.
+    pub rev: Option<i64>,
+    /// The message the composer answers.
+    pub reply_to: Option<i64>,
+    /// The message of mine being edited in place.
+    pub editing: Option<i64>,
+    /// A message to bring into view (a reply's original), and the pages of
+    /// history asked for it so far; `None` pages once it is shown.
+    pub seeking: Option<(i64, Option<u32>)>,
 }
 
 impl RoomState {
@@ -175,6 +213,10 @@ impl RoomState {
             removed_by: None,
             asking: false,
             action_error: None,
+            rev: None,
+            reply_to: None,
+            editing: None,
+            seeking: None,
         }
     }
 
@@ -193,12 +235,17 @@ impl RoomState {
         unread(self.last_read, &self.lines, me)
     }
 
-    /// Lines sent but not acknowledged: (nonce, body), oldest first.
-    pub fn unacknowledged(&self) -> Vec<(String, String)> {
+    /// Messages of others after the last one read that mention `me`.
+    pub fn unread_mentions(&self, me: Option<&str>) -> usize {
+        unread_mentions(self.last_read, &self.lines, me)
+    }
+
+    /// Lines sent but not acknowledged: (nonce, body, reply_to), oldest first.
+    pub fn unacknowledged(&self) -> Vec<(String, String, Option<i64>)> {
         self.lines
             .iter()
             .filter(|l| l.delivery == Delivery::Pending)
-            .filter_map(|l| l.nonce.clone().map(|n| (n, l.body.clone())))
+            .filter_map(|l| l.nonce.clone().map(|n| (n, l.body.clone(), l.reply_to)))
             .collect()
     }
 
@@ -233,6 +280,10 @@ impl RoomState {
         self.typing.clear();
         self.members.clear();
         self.asking = false;
+        self.rev = None;
+        self.reply_to = None;
+        self.editing = None;
+        self.seeking = None;
     }
 
     /// Adds a name to what the page knows of the members.
@@ -305,6 +356,10 @@ pub struct ChatState {
     pub topics: BTreeMap<String, String>,
     /// The private room the page's dialog is making.
     pub creating: Option<Creating>,
+    /// The last edit, deletion or reaction refused, and why.
+    pub refused: Option<(Change, ErrorCode)>,
+    /// The room and kind of the change last sent, until answered.
+    asked: Option<(String, Change)>,
     rooms: BTreeMap<String, RoomState>,
     /// The last read id per room, as this browser remembers them.
     marks: BTreeMap<String, i64>,
@@ -326,6 +381,8 @@ impl Default for ChatState {
             visible: true,
             topics: BTreeMap::new(),
             creating: None,
+            refused: None,
+            asked: None,
             rooms: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
@@ -468,12 +525,19 @@ impl ChatState {
     }
 
     /// The frame that opens a connection: `hello`, with the last id seen in
-    /// each wanted room.
+    /// each wanted room, and its revision once the server gave one.
     pub fn hello(&self) -> ClientFrame {
         let mut resume = BTreeMap::new();
         for name in self.wanted() {
-            if let Some(id) = self.rooms.get(&name).and_then(RoomState::last_id) {
-                resume.insert(name, Resume::Id(id));
+            let Some(room) = self.rooms.get(&name) else {
+                continue;
+            };
+            if let Some(id) = room.last_id() {
+                let at = match room.rev {
+                    Some(rev) => Resume::At { id, rev },
+                    None => Resume::Id(id),
+                };
+                resume.insert(name, at);
             }
         }
         ClientFrame::Hello {
@@ -534,6 +598,7 @@ impl ChatState {
         };
         let name = self.current.clone();
         let room = self.room_mut(&name);
+        let reply_to = room.reply_to.take();
         room.lines.push(Line {
             id: None,
             author: me,
@@ -541,6 +606,11 @@ impl ChatState {
             ts: None,
             nonce: Some(nonce.clone()),
             delivery: Delivery::Pending,
+            reply_to,
+            mentions: Vec::new(),
+            reactions: BTreeMap::new(),
+            edited: None,
+            deleted: false,
         });
         // Not joined yet: it goes after `joined`, with the rest of the outbox.
         if room.access != Access::Joined {
@@ -550,7 +620,7 @@ impl ChatState {
             room: name,
             body: body.to_string(),
             nonce: Some(nonce),
-            reply_to: None,
+            reply_to,
             attachments: Vec::new(),
         }]
     }
@@ -569,6 +639,7 @@ impl ChatState {
         };
         line.delivery = Delivery::Pending;
         let body = line.body.clone();
+        let reply_to = line.reply_to;
         if room.access != Access::Joined {
             return Vec::new();
         }
@@ -576,7 +647,7 @@ impl ChatState {
             room: room_name.to_string(),
             body,
             nonce: Some(nonce.to_string()),
-            reply_to: None,
+            reply_to,
             attachments: Vec::new(),
         }]
     }
@@ -778,8 +849,12 @@ impl ChatState {
                 online,
                 history,
                 more,
-                ..
-            } => out.send = self.on_joined(&room, online, history, more),
+                changed,
+                rev,
+            } => {
+                out.send = self.on_joined(&room, online, history, more);
+                self.on_joined_changes(&room, changed, rev);
+            }
             ServerFrame::Presence {
                 room,
                 user,
@@ -853,6 +928,7 @@ impl ChatState {
                 for m in messages {
                     merge_into(&mut r.lines, m);
                 }
+                out.send = self.seek_further(&room);
             }
             ServerFrame::Typing { room, user } => {
                 if Some(user.as_str()) == self.name.as_deref() {
@@ -868,7 +944,7 @@ impl ChatState {
                 code, nonce, room, ..
             } => self.on_error(code, nonce, room),
             ServerFrame::Rooms { rooms } => out.send = self.on_rooms(rooms),
-            ServerFrame::Changed { .. } => {}
+            ServerFrame::Changed { room, rev, message } => self.on_changed(&room, rev, message),
             ServerFrame::Member {
                 room,
                 user,
@@ -1050,11 +1126,11 @@ impl ChatState {
         let resend: Vec<ClientFrame> = room
             .unacknowledged()
             .into_iter()
-            .map(|(nonce, body)| ClientFrame::Send {
+            .map(|(nonce, body, reply_to)| ClientFrame::Send {
                 room: name.to_string(),
                 body,
                 nonce: Some(nonce),
-                reply_to: None,
+                reply_to,
                 attachments: Vec::new(),
             })
             .collect();
@@ -1128,6 +1204,9 @@ impl ChatState {
             if failed {
                 return;
             }
+        }
+        if self.change_refused(code, room.as_deref()) {
+            return;
         }
         if code == ErrorCode::Forbidden {
             // A `forbidden` answers the join of a direct-message room. An
@@ -1216,7 +1295,11 @@ impl ChatState {
 /// Puts a stored message in its place: stored lines in id order, pending
 /// ones after them; the pending line it acknowledges goes.
 fn merge_into(ls: &mut Vec<Line>, m: Message) {
-    if ls.iter().any(|l| l.id == Some(m.id)) {
+    // Shown already: history carries messages as they now stand.
+    if let Some(l) = ls.iter_mut().find(|l| l.id == Some(m.id)) {
+        if l.delivery == Delivery::Stored {
+            l.update(m);
+        }
         return;
     }
     if let Some(i) = ls.iter().position(|l| {
@@ -1523,7 +1606,10 @@ mod tests {
         // Not joined yet: nothing goes, the line shows pending.
         assert!(s.send_message("hello", "c-1".into()).is_empty());
         let r = s.room("general").unwrap();
-        assert_eq!(r.unacknowledged(), vec![("c-1".into(), "hello".into())]);
+        assert_eq!(
+            r.unacknowledged(),
+            vec![("c-1".into(), "hello".into(), None)]
+        );
         assert_eq!(r.lines[0].delivery, Delivery::Pending);
         // `joined` sends the outbox, same nonce.
         let out = joined(&mut s, "general", vec![], false);
@@ -1544,7 +1630,10 @@ mod tests {
         );
         assert_eq!(out, Reaction::default());
         let r = s.room("general").unwrap();
-        assert_eq!(r.unacknowledged(), vec![("c-2".into(), "again".into())]);
+        assert_eq!(
+            r.unacknowledged(),
+            vec![("c-2".into(), "again".into(), None)]
+        );
         assert_eq!(r.lines[0].delivery, Delivery::Stored);
         assert_eq!(r.lines[0].ts.as_deref(), Some(TS));
         assert_eq!(ids(&s, "general"), vec![7]);

@@ -1,8 +1,12 @@
-//! The message box: Enter sends, Shift+Enter adds a line, Escape clears.
+//! The message box: Enter sends, Shift+Enter adds a line, Escape clears,
+//! Up in an empty box edits one's last message, `@` lists people to
+//! mention (Up/Down, Enter or Tab, Escape).
 
 use super::chat_state::Access;
+use super::conversation::ReplyPreview;
 use super::i18n::K;
 use super::layout::Layout;
+use super::mentions::{byte_offset, insert_mention, mention_query, utf16_offset};
 use super::rooms::room_label;
 use super::state::Chat;
 use crate::protocol::{MAX_BODY_CHARS, clean_body};
@@ -20,6 +24,63 @@ pub fn Composer() -> impl IntoView {
     let text = RwSignal::new(String::new());
     let area = NodeRef::<html::Textarea>::new();
     let last_typing = StoredValue::new(0.0f64);
+    // The `@` being typed (its byte offset), the names offered, the one selected.
+    let mention = RwSignal::new(None::<usize>);
+    let candidates = RwSignal::new(Vec::<(String, bool)>::new());
+    let selected = RwSignal::new(0usize);
+    let list_open = move || mention.get().is_some() && candidates.with(|c| !c.is_empty());
+    let close_list = move || {
+        mention.set(None);
+        candidates.set(Vec::new());
+    };
+    // Reads the `@` under the caret and offers the names that fit.
+    let look_for_mention = move || {
+        let Some(el) = area.get_untracked() else {
+            return;
+        };
+        let value = el.value();
+        let caret = el
+            .selection_start()
+            .ok()
+            .flatten()
+            .map_or(value.len(), |c| byte_offset(&value, c as usize));
+        match mention_query(&value, caret) {
+            Some((at, query)) => {
+                let names = chat.mention_candidates(chat.here_untracked(), query);
+                if mention.get_untracked() != Some(at) {
+                    selected.set(0);
+                }
+                selected.update(|s| *s = (*s).min(names.len().saturating_sub(1)));
+                mention.set(Some(at));
+                candidates.set(names);
+            }
+            None => close_list(),
+        }
+    };
+    let choose = move |i: usize| {
+        let (Some(at), Some(name)) = (
+            mention.get_untracked(),
+            candidates.with_untracked(|c| c.get(i).map(|(n, _)| n.clone())),
+        ) else {
+            return;
+        };
+        let Some(el) = area.get_untracked() else {
+            return;
+        };
+        let value = el.value();
+        let caret = el
+            .selection_start()
+            .ok()
+            .flatten()
+            .map_or(value.len(), |c| byte_offset(&value, c as usize));
+        let (new, at_end) = insert_mention(&value, at, caret, &name);
+        text.set(new.clone());
+        el.set_value(&new);
+        let pos = utf16_offset(&new, at_end) as u32;
+        let _ = el.set_selection_range(pos, pos);
+        let _ = el.focus();
+        close_list();
+    };
 
     let submit = move || {
         let raw = text.get_untracked();
@@ -34,21 +95,58 @@ pub fn Composer() -> impl IntoView {
         }
     };
 
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
-        "Enter" if !ev.shift_key() && !ev.is_composing() => {
-            ev.prevent_default();
-            submit();
-        }
-        "Escape" => {
-            text.set(String::new());
-            if let Some(el) = area.get_untracked() {
-                el.set_value("");
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if list_open() && !ev.is_composing() {
+            let n = candidates.with_untracked(Vec::len);
+            match ev.key().as_str() {
+                "ArrowDown" => {
+                    ev.prevent_default();
+                    selected.update(|s| *s = (*s + 1) % n);
+                    return;
+                }
+                "ArrowUp" => {
+                    ev.prevent_default();
+                    selected.update(|s| *s = (*s + n - 1) % n);
+                    return;
+                }
+                "Enter" | "Tab" if !ev.shift_key() => {
+                    ev.prevent_default();
+                    choose(selected.get_untracked());
+                    return;
+                }
+                "Escape" => {
+                    ev.prevent_default();
+                    close_list();
+                    return;
+                }
+                _ => {}
             }
         }
-        _ => {}
+        match ev.key().as_str() {
+            "Enter" if !ev.shift_key() && !ev.is_composing() => {
+                ev.prevent_default();
+                submit();
+            }
+            "Escape" => {
+                text.set(String::new());
+                if let Some(el) = area.get_untracked() {
+                    el.set_value("");
+                }
+                chat.set_reply(chat.here_untracked(), None);
+            }
+            "ArrowUp"
+                if text.with_untracked(String::is_empty)
+                    && !ev.shift_key()
+                    && chat.edit_last(chat.here_untracked()) =>
+            {
+                ev.prevent_default();
+            }
+            _ => {}
+        }
     };
     let on_input = move |ev: leptos::ev::Event| {
         text.set(event_target_value(&ev));
+        look_for_mention();
         let now = super::now_ms();
         if now - last_typing.get_value() > TYPING_EVERY
             && chat.here_untracked().access.get_untracked() == Access::Joined
@@ -66,7 +164,43 @@ pub fn Composer() -> impl IntoView {
             .f(K::MessagePlaceholder, &[("room", &label)])
     };
 
+    let active_id = move || list_open().then(|| format!("mention-{}", selected.get()));
     view! {
+        <ReplyPreview/>
+        <div class="composer-wrap">
+        <Show when=list_open>
+            <ul id="mention-list" class="mention-list" role="listbox" aria-label=layout.tr(K::PeopleToMention)>
+                <For
+                    each=move || candidates.get().into_iter().enumerate()
+                    key=|(i, (n, on))| format!("{i}|{n}|{on}")
+                    children=move |(i, (name, online))| {
+                        view! {
+                            <li
+                                id=format!("mention-{i}")
+                                role="option"
+                                class="mention-option"
+                                aria-selected=move || (selected.get() == i).to_string()
+                                on:mousedown=move |ev| {
+                                    // Keep the focus in the box.
+                                    ev.prevent_default();
+                                    choose(i);
+                                }
+                            >
+                                <span
+                                    class="avatar tiny"
+                                    aria-hidden="true"
+                                    style=format!("--hue:{}", super::avatar::hue(&name))
+                                >
+                                    {super::avatar::initial(&name)}
+                                </span>
+                                <span class="mention-name">{name.clone()}</span>
+                                {online.then(|| view! { <span class="mention-online">{layout.tr(K::Online)}</span> })}
+                            </li>
+                        }
+                    }
+                />
+            </ul>
+        </Show>
         <form
             class="composer"
             on:submit=move |ev| {
@@ -86,6 +220,11 @@ pub fn Composer() -> impl IntoView {
                 prop:value=move || text.get()
                 on:input=on_input
                 on:keydown=on_keydown
+                on:blur=move |_| close_list()
+                on:click=move |_| look_for_mention()
+                aria-autocomplete="list"
+                aria-controls=move || list_open().then_some("mention-list")
+                aria-activedescendant=active_id
                 aria-invalid=move || too_long().to_string()
             ></textarea>
             <button
@@ -99,6 +238,7 @@ pub fn Composer() -> impl IntoView {
                 <span class="send-label">{layout.tr(K::Send)}</span>
             </button>
         </form>
+        </div>
         <p id="composer-hint" class="visually-hidden">
             {layout.tr(K::ComposerHint)}
         </p>

@@ -242,8 +242,8 @@ table! {
     Copied => "Copied", "Copié";
     MessageLabel => "Message", "Message";
     MessagePlaceholder => "Message {room}", "Écrire dans {room}";
-    ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears.",
-        "Entrée envoie, Maj+Entrée ajoute une ligne, Échap efface.";
+    ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears, Up edits your last message, @ mentions someone.",
+        "Entrée envoie, Maj+Entrée ajoute une ligne, Échap efface, Haut modifie votre dernier message, @ mentionne quelqu’un.";
     Send => "Send", "Envoyer";
     SignIn => "Sign in", "Se connecter";
     Account => "Account", "Compte";
@@ -344,6 +344,40 @@ table! {
     NewMessageIn => "{author} in {room}: {body}", "{author} dans {room}\u{a0}: {body}";
     SkipToComposer => "Skip to the message box", "Aller à la zone de saisie";
     Private => "Private conversation", "Conversation privée";
+    // ---- Conversations (issue 15): replies, reactions, edits, mentions ----
+    React => "React", "Réagir";
+    AddReaction => "Add a reaction", "Ajouter une réaction";
+    Reply => "Reply", "Répondre";
+    Edit => "Edit", "Modifier";
+    Delete => "Delete", "Supprimer";
+    MessageActions => "Message actions", "Actions sur le message";
+    ConfirmDelete => "Delete this message?", "Supprimer ce message\u{a0}?";
+    MessageDeleted => "message deleted", "message supprimé";
+    Edited => "(edited)", "(modifié)";
+    EditedAt => "Edited {time}", "Modifié le {time}";
+    ReplyingTo => "Replying to {name}", "En réponse à {name}";
+    CancelReply => "Cancel the reply", "Annuler la réponse";
+    ShowOriginal => "Show the message {name} answered", "Afficher le message auquel {name} répond";
+    OriginalDeleted => "The original message was deleted.", "Le message d’origine a été supprimé.";
+    OriginalEarlier => "An earlier message", "Un message plus ancien";
+    ReactionLabel => "{emoji}: {names}", "{emoji}\u{a0}: {names}";
+    ReactionsOf => "Reactions", "Réactions";
+    OtherEmoji => "Any emoji", "Autre émoji";
+    EditLabel => "Edit your message", "Modifier votre message";
+    EditHint => "Enter saves, Shift+Enter adds a line, Escape cancels.",
+        "Entrée enregistre, Maj+Entrée ajoute une ligne, Échap annule.";
+    MentionsOne => "{n} unread mention", "{n} mention non lue";
+    MentionsMany => "{n} unread mentions", "{n} mentions non lues";
+    PeopleToMention => "People to mention", "Personnes à mentionner";
+    RefusedReact => "Your reaction was not taken:", "Votre réaction n’a pas été prise en compte\u{a0}:";
+    RefusedEdit => "Your edit was not saved:", "Votre modification n’a pas été enregistrée\u{a0}:";
+    RefusedDelete => "The message was not deleted:", "Le message n’a pas été supprimé\u{a0}:";
+    ChangeForbidden => "only its author can do that (or an admin, to delete it).",
+        "seul son auteur peut le faire (ou un admin, pour le supprimer).";
+    ChangeNotFound => "that message no longer exists.", "ce message n’existe plus.";
+    ChangeBad => "the server did not accept it (a reaction is one emoji).",
+        "le serveur ne l’a pas accepté (une réaction est un seul émoji).";
+    // ---- end of conversations ----
     // ---- Team accounts (issue 14): registration, invite links, administration ----
     RegTitle => "Create an account", "Créer un compte";
     RegName => "Name", "Nom";

@@ -3,7 +3,10 @@
 //! bottom as messages arrive unless the reader scrolled up.
 
 use super::avatar::{hue, initial};
-use super::chat_state::{Access, Delivery, Line};
+use super::chat_state::{Access, Delivery, Line, mentions_me};
+use super::conversation::{
+    ConfirmDelete, ConvUi, EditBox, MessageActions, ReactionPicker, Reactions, ReplyQuote,
+};
 use super::i18n::K;
 use super::layout::Layout;
 use super::markdown::MessageBody;
@@ -44,6 +47,30 @@ pub fn MessageList() -> impl IntoView {
     let last_height = StoredValue::new(0i32);
     // (room, first id, last id) at the last look.
     let seen = StoredValue::new((String::new(), None::<i64>, None::<i64>));
+    let ui = ConvUi::new();
+    provide_context(ui);
+
+    // A reply's original sought and now shown: bring it into view, briefly
+    // highlighted. Two frames: after the list keeps its place above.
+    Effect::new(move |_| {
+        let room = chat.here();
+        let Some((id, None)) = room.seeking.get() else {
+            return;
+        };
+        request_animation_frame(move || {
+            request_animation_frame(move || {
+                let Some(Some(el)) = scroller.try_get_untracked() else {
+                    return;
+                };
+                if let Ok(Some(li)) = el.query_selector(&format!("li[data-id=\"{id}\"]")) {
+                    scroll_to_middle(&li);
+                    at_bottom.set(false);
+                    ui.flash(id);
+                }
+                chat.sought(room);
+            });
+        });
+    });
 
     let rows = move || -> Vec<Row> {
         let room = chat.here();
@@ -171,7 +198,7 @@ pub fn MessageList() -> impl IntoView {
                         <ol class="messages">
                             <For
                                 each=rows
-                                key=|(l, cont, day)| format!("{}|{:?}|{}|{:?}", l.key(), l.delivery, cont, day)
+                                key=|(l, cont, day)| format!("{}|{:?}|{}|{:?}|{:?}|{}", l.key(), l.delivery, cont, day, l.edited, l.deleted)
                                 children=move |(line, cont, day)| view! { <MessageRow line cont day/> }
                             />
                         </ol>
@@ -285,6 +312,7 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
     let room = chat.here_untracked();
+    let ui = expect_context::<ConvUi>();
     let class = match (&line.delivery, cont) {
         (Delivery::Pending, true) => "msg cont pending",
         (Delivery::Pending, false) => "msg pending",
@@ -292,6 +320,40 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
         (Delivery::Failed(_), false) => "msg failed",
         (Delivery::Stored, true) => "msg cont",
         (Delivery::Stored, false) => "msg",
+    };
+    let me = chat.name.get_untracked();
+    let mentions_me =
+        mentions_me(&line.mentions, me.as_deref()) && me.as_deref() != Some(line.author.as_str());
+    let class = format!(
+        "{class}{}{}",
+        if mentions_me { " mentions-me" } else { "" },
+        if line.deleted { " deleted" } else { "" }
+    );
+    let id = line.id;
+    let editing = move || id.is_some() && room.editing.get() == id;
+    let edited = line.edited.clone().map(|at| {
+        let title = layout
+            .lang
+            .get_untracked()
+            .f(K::EditedAt, &[("time", &time::full(&at))]);
+        view! { <span class="edited" title=title>{layout.tr(K::Edited)}</span> }
+    });
+    let quote = line
+        .reply_to
+        .filter(|_| !line.deleted)
+        .map(|r| view! { <ReplyQuote room id=r/> });
+    let actions = view! { <MessageActions room line=line.clone()/> };
+    let edit_body = line.body.clone();
+    let deleted = line.deleted;
+    // A tap opens the actions on screens without hover; not a tap on a
+    // button, link or field inside.
+    let on_tap = move |ev: leptos::ev::MouseEvent| {
+        let Some(id) = id else { return };
+        if deleted || tapped_control(&ev) {
+            return;
+        }
+        ui.active
+            .update(|a| *a = if *a == Some(id) { None } else { Some(id) });
     };
     let ts = line.ts.clone().unwrap_or_default();
     let ts_title = time::full(&ts);
@@ -327,16 +389,45 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
         )
     };
     view! {
-        <li class=class data-id=line.id.map(|i| i.to_string()) style=style>
+        <li
+            class=class
+            class:flash=move || id.is_some() && ui.flash.get() == id
+            class:actions-open=move || id.is_some() && ui.active.get() == id
+            data-id=line.id.map(|i| i.to_string())
+            style=style
+        >
             {day.map(|d| view! { <p class="day"><span>{d}</span></p> })}
-            <div class="msg-row">
+            <div class="msg-row" on:click=on_tap>
                 <div class="gutter">
                     {(!cont).then(|| view! { <span class="avatar" aria-hidden="true">{initial(&line.author)}</span> })}
                     {side}
                 </div>
                 <div class="msg-main">
                     {head}
-                    <MessageBody body=line.body.clone() me=chat.name/>
+                    {quote}
+                    {if deleted {
+                        view! { <p class="text deleted-note">{layout.tr(K::MessageDeleted)}</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="body-wrap" class:hidden=editing>
+                                <MessageBody body=line.body.clone() me=chat.name/>
+                                {edited}
+                            </div>
+                            <Show when=editing>
+                                <EditBox room body=edit_body.clone()/>
+                            </Show>
+                        }
+                        .into_any()
+                    }}
+                    {id.map(|id| view! {
+                        <Reactions room id/>
+                        <Show when=move || ui.picker.get() == Some(id)>
+                            <ReactionPicker room id/>
+                        </Show>
+                        <Show when=move || ui.confirm.get() == Some(id)>
+                            <ConfirmDelete room id/>
+                        </Show>
+                    })}
                     {(line.delivery == Delivery::Pending)
                         .then(|| view! { <span class="state">{layout.tr(K::Sending)}</span> })}
                     {failed.map(|code| view! {
@@ -347,9 +438,44 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                         </p>
                     })}
                 </div>
+                {actions}
             </div>
         </li>
     }
+}
+
+/// Whether a click landed on a control inside the message (a button, a
+/// link, a field), not on the message itself.
+fn tapped_control(ev: &leptos::ev::MouseEvent) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        ev.target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| {
+                e.closest("button, a, textarea, input, .picker, .confirm")
+                    .ok()
+                    .flatten()
+            })
+            .is_some()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        true
+    }
+}
+
+/// Scrolls an element to the middle of its list.
+fn scroll_to_middle(el: &leptos::web_sys::Element) {
+    #[cfg(feature = "hydrate")]
+    {
+        let opts = web_sys::ScrollIntoViewOptions::new();
+        opts.set_block(web_sys::ScrollLogicalPosition::Center);
+        el.scroll_into_view_with_scroll_into_view_options(&opts);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = el;
 }
 
 /// The note above an empty direct-message room.

@@ -125,6 +125,16 @@ fn RoomItem(room: String) -> impl IntoView {
         })
     };
     let (u1, u2, u3) = (unread.clone(), unread.clone(), unread.clone());
+    let mentions = {
+        let is_current = is_current.clone();
+        move || {
+            if is_current() && chat.visible.get() {
+                0
+            } else {
+                r.unread_mentions(chat.name.get().as_deref())
+            }
+        }
+    };
     let name = room.clone();
     let label = move || {
         let me = chat.name.get();
@@ -200,6 +210,7 @@ fn RoomItem(room: String) -> impl IntoView {
                         }
                     </span>
                 </Show>
+                <MentionBadge count=Signal::derive(mentions)/>
             </a>
             <Show when=move || unlistable>
                 <button class="leave" title=leave_title.clone() aria-label=leave_label.clone() on:click=leave.clone()>
@@ -207,6 +218,23 @@ fn RoomItem(room: String) -> impl IntoView {
                 </button>
             </Show>
         </li>
+    }
+}
+
+/// Unread mentions of the person, apart from the unread count: `@2`.
+#[component]
+fn MentionBadge(#[prop(into)] count: Signal<usize>) -> impl IntoView {
+    let layout = expect_context::<Layout>();
+    let count = move || count.get();
+    view! {
+        <Show when=move || { count() > 0 }>
+            <span class="badge mention-badge" aria-hidden="true" data-testid="mention-badge">
+                {move || format!("@{}", count().min(99))}
+            </span>
+            <span class="visually-hidden">
+                {move || format!(", {}", layout.lang.get().plural(count(), K::MentionsOne, K::MentionsMany))}
+            </span>
+        </Show>
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! One [`Chat`] lives as long as the page, across navigations between rooms.
 
-use super::chat_state::{Access, ChatState, Creating, Line, RoomState, Status};
+use super::chat_state::{Access, Change, ChatState, Creating, Line, RoomState, Status};
 use super::layout::Layout;
 use super::prefs;
 use super::sender::Sender;
@@ -41,6 +41,12 @@ pub struct Room {
     pub removed_by: Memo<Option<String>>,
     /// Why the last `invite`, `remove` or `topic` was refused.
     pub action_error: Memo<Option<ErrorCode>>,
+    /// The message the composer answers.
+    pub reply_to: Memo<Option<i64>>,
+    /// The message of mine being edited in place.
+    pub editing: Memo<Option<i64>>,
+    /// A message to bring into view, and the pages asked for it.
+    pub seeking: Memo<Option<(i64, Option<u32>)>>,
 }
 
 /// A memo of one field of a room.
@@ -73,6 +79,9 @@ impl Room {
             members: field(state, name, |r| r.members.clone()),
             removed_by: field(state, name, |r| r.removed_by.clone()),
             action_error: field(state, name, |r| r.action_error),
+            reply_to: field(state, name, |r| r.reply_to),
+            editing: field(state, name, |r| r.editing),
+            seeking: field(state, name, |r| r.seeking),
         }
     }
 
@@ -86,6 +95,19 @@ impl Room {
         let read = self.last_read.get();
         self.lines
             .with(|ls| super::chat_state::unread(read, ls, me))
+    }
+
+    /// Unread messages of others that mention `me` (reactive).
+    pub fn unread_mentions(&self, me: Option<&str>) -> usize {
+        let read = self.last_read.get();
+        self.lines
+            .with(|ls| super::chat_state::unread_mentions(read, ls, me))
+    }
+
+    /// The shown line of that id (reactive).
+    pub fn line(&self, id: i64) -> Option<Line> {
+        self.lines
+            .with(|ls| ls.iter().rev().find(|l| l.id == Some(id)).cloned())
     }
 }
 
@@ -112,6 +134,10 @@ pub struct Chat {
     pub visible: Memo<bool>,
     /// The private room the page's dialog is making.
     pub creating: Memo<Option<Creating>>,
+    /// The server said this account is an admin.
+    pub admin: Memo<bool>,
+    /// The last edit, deletion or reaction refused, and why.
+    pub refused: Memo<Option<(Change, ErrorCode)>>,
     layout: Layout,
     sender: Sender,
     rooms: StoredValue<BTreeMap<String, Room>>,
@@ -135,6 +161,8 @@ impl Chat {
             notice: Memo::new(move |_| state.with(|s| s.notice)),
             visible: Memo::new(move |_| state.with(|s| s.visible)),
             creating: Memo::new(move |_| state.with(|s| s.creating.clone())),
+            admin: Memo::new(move |_| state.with(|s| s.admin && s.signed_in)),
+            refused: Memo::new(move |_| state.with(|s| s.refused)),
             layout,
             sender,
             rooms: StoredValue::new(BTreeMap::new()),
@@ -351,5 +379,77 @@ impl Chat {
             let me = self.name.get_untracked();
             self.layout.announce_message(&m, me.as_deref());
         }
+    }
+
+    // Conversations (version 1.1): see `chat_state::conversation`.
+
+    /// Whether the person may edit this line (reactive).
+    pub fn may_edit(&self, line: &Line) -> bool {
+        self.state.with(|s| s.may_edit(line))
+    }
+
+    /// Whether the person may delete this line (reactive).
+    pub fn may_delete(&self, line: &Line) -> bool {
+        self.state.with(|s| s.may_delete(line))
+    }
+
+    /// Sets or clears the message the composer answers.
+    pub fn set_reply(&self, room: Room, id: Option<i64>) {
+        self.state.update(|s| s.set_reply(&room.name(), id));
+    }
+
+    /// Opens one of the person's messages for editing.
+    pub fn start_edit(&self, room: Room, id: i64) {
+        self.state.update(|s| {
+            s.start_edit(&room.name(), id);
+        });
+    }
+
+    /// Opens the person's last message for editing; whether there was one.
+    pub fn edit_last(&self, room: Room) -> bool {
+        self.state
+            .try_update(|s| s.edit_last(&room.name()))
+            .unwrap_or(false)
+    }
+
+    /// Closes the edit without saving.
+    pub fn cancel_edit(&self, room: Room) {
+        self.state.update(|s| s.cancel_edit(&room.name()));
+    }
+
+    /// Saves the message being edited.
+    pub fn save_edit(&self, room: Room, body: &str) {
+        self.change(|s| s.save_edit(&room.name(), body));
+    }
+
+    /// Deletes a message.
+    pub fn delete(&self, room: Room, id: i64) {
+        self.change(|s| s.delete(&room.name(), id));
+    }
+
+    /// Adds or takes back the person's reaction.
+    pub fn toggle_reaction(&self, room: Room, id: i64, emoji: &str) {
+        self.change(|s| s.toggle_reaction(&room.name(), id, emoji));
+    }
+
+    /// Hides the last refused change.
+    pub fn dismiss_refused(&self) {
+        self.state.update(ChatState::dismiss_refused);
+    }
+
+    /// Brings a message into view, loading older pages if need be.
+    pub fn seek(&self, room: Room, id: i64) {
+        self.change(|s| s.seek(&room.name(), id));
+    }
+
+    /// The message sought is in view.
+    pub fn sought(&self, room: Room) {
+        self.state.update(|s| s.sought(&room.name()));
+    }
+
+    /// Who the composer's `@` list offers (untracked: read on input).
+    pub fn mention_candidates(&self, room: Room, query: &str) -> Vec<(String, bool)> {
+        self.state
+            .with_untracked(|s| s.mention_candidates(&room.name(), query))
     }
 }
