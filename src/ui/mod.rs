@@ -6,6 +6,7 @@ pub mod avatar;
 pub mod chat;
 pub mod chat_state;
 pub mod composer;
+pub mod highlight;
 pub mod i18n;
 pub mod layout;
 pub mod members;
