@@ -11,6 +11,8 @@ pub struct Metrics {
     pub connections: Gauge,
     pub connections_total: Counter,
     pub messages: Counter,
+    /// Edits, deletions and reactions stored.
+    pub changes: Counter,
     pub deliveries: Counter,
     pub store_errors: Counter,
     pub gap_fills: Counter,
@@ -38,6 +40,7 @@ impl Metrics {
             connections: Gauge::default(),
             connections_total: Counter::default(),
             messages: Counter::default(),
+            changes: Counter::default(),
             deliveries: Counter::default(),
             store_errors: Counter::default(),
             gap_fills: Counter::default(),
@@ -61,6 +64,11 @@ impl Metrics {
             m.connections_total.clone(),
         );
         registry.register("messages", "Messages stored", m.messages.clone());
+        registry.register(
+            "changes",
+            "Edits, deletions and reactions stored",
+            m.changes.clone(),
+        );
         registry.register(
             "deliveries",
             "Message frames queued to connections",

@@ -465,7 +465,11 @@ pub struct RoomInfo {
 pub struct MessagePage {
     pub room: String,
     pub messages: Vec<Message>,
+    /// Whether older messages exist.
     pub more: bool,
+    /// For `?around=ID`: whether newer messages exist (docs/PROTOCOL-NOTES.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_after: Option<bool>,
 }
 
 /// The answer of `GET /api/search`: newest first, and the cursor of the

@@ -5,6 +5,9 @@
 //! Modes:
 //! - `fanout`: N clients in one room, S of them sending R msg/s in total;
 //!   every receiver measures the latency from the timestamp in the body.
+//!   With `--react-share F`, that share of the senders' turns toggles a
+//!   reaction on their last message instead: `changed` deliveries and
+//!   their latency are reported apart.
 //! - `saturate`: `fanout` steps of growing rate; the highest delivery rate
 //!   whose p99 stays under a bound.
 //! - `idle`: N connections that say `hello`, join a room and stay idle; the
@@ -120,6 +123,9 @@ struct FanoutArgs {
     /// The room; default: a fresh one per run (bench-<tag>).
     #[arg(long)]
     room: Option<String>,
+    /// Share (0 to 1) of the senders' turns that react instead of sending.
+    #[arg(long, default_value_t = 0.0)]
+    react_share: f64,
 }
 
 #[derive(Args, Clone)]
@@ -561,6 +567,7 @@ enum Kind {
     Message,
     Ack,
     Error,
+    Changed,
     #[serde(other)]
     Other,
 }
@@ -580,6 +587,14 @@ struct Head<'a> {
     #[serde(borrow)]
     nonce: Option<Cow<'a, str>>,
     code: Option<ErrorCode>,
+    /// A `changed` frame's message, of which only the id is read.
+    message: Option<Inner>,
+}
+
+/// The part of a `changed` frame's message a run reads.
+#[derive(Deserialize)]
+struct Inner {
+    id: u64,
 }
 
 /// What a received frame means to a run.
@@ -590,6 +605,8 @@ enum Seen {
     Message { id: u64, sent_ns: u64, idx: u64 },
     /// The ack of our message of this index (nonce `<tag>-<index>`).
     Ack(u64),
+    /// A change (here: a reaction) to the message of this id.
+    Changed(u64),
     /// An error, by its code as PROTOCOL.md spells it.
     Error(String),
     /// Anything else, or a frame of someone else's.
@@ -601,6 +618,11 @@ fn num_after(s: &str, key: &str) -> Option<u64> {
     let at = s.find(key)? + key.len();
     let digits = s[at..].bytes().take_while(u8::is_ascii_digit).count();
     s[at..at + digits].parse().ok()
+}
+
+/// The id an `ack` frame gives the message.
+fn ack_id(t: &str) -> Option<u64> {
+    num_after(t, "\"id\":")
 }
 
 /// The message index of a nonce `<tag>-<index>`.
@@ -635,6 +657,7 @@ fn read_frame(t: &str) -> Seen {
                 None => Seen::Error("unknown".into()),
             }
         }
+        Kind::Changed => h.message.map_or(Seen::Other, |m| Seen::Changed(m.id)),
         Kind::Other => Seen::Other,
     }
 }
@@ -667,6 +690,9 @@ struct Board {
     measured: Vec<AtomicBool>,
     /// Messages each sender may send at most.
     per_sender: usize,
+    /// When each message id (modulo the length) was last reacted to (ns),
+    /// and whether inside the measured window.
+    react_ns: Vec<std::sync::atomic::AtomicU64>,
     senders: usize,
     ready: AtomicUsize,
     failed: AtomicUsize,
@@ -680,6 +706,11 @@ struct ClientReport {
     latencies: Vec<u32>,
     /// Send → ack (µs) of this client's measured messages.
     ack_latencies: Vec<u32>,
+    /// React → `changed` (µs) of measured reactions received.
+    react_latencies: Vec<u32>,
+    /// `changed` frames received, and reactions sent.
+    changed: u64,
+    reacts: u64,
     errors: BTreeMap<String, u64>,
     closed: Option<String>,
     out_of_order: u64,
@@ -699,6 +730,13 @@ struct FanoutCfg {
     tag: String,
     concurrency: usize,
     server_pid: Option<u32>,
+    /// Share of the senders' turns that react instead of sending.
+    react_share: f64,
+}
+
+/// Whether turn `k` of a sender reacts, spreading `share` evenly.
+fn reacts_at(k: usize, share: f64) -> bool {
+    share > 0.0 && ((k + 1) as f64 * share).floor() > (k as f64 * share).floor()
 }
 
 async fn fanout_client(
@@ -739,6 +777,9 @@ async fn fanout_client(
     let mut window = (u64::MAX, 0u64);
     let mut schedule = (Instant::now(), Duration::ZERO, Instant::now());
     let mut last_id = 0u64;
+    // This sender's last acknowledged message, and whether its reaction is on.
+    let mut mine: Option<u64> = None;
+    let mut reacted = false;
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
 
@@ -785,7 +826,19 @@ async fn fanout_client(
                                 }
                             }
                         }
+                        Seen::Changed(id) => {
+                            rep.changed += 1;
+                            let slot = board.react_ns.get(id as usize % board.react_ns.len().max(1));
+                            if let Some(sent) = slot.map(|s| s.load(Ordering::Acquire))
+                                && sent >= window.0 && sent < window.1
+                            {
+                                rep.react_latencies.push((unix_ns().saturating_sub(sent) / 1000) as u32);
+                            }
+                        }
                         Seen::Ack(idx) => {
+                            if let Some(id) = ack_id(t) {
+                                mine = Some(id);
+                            }
                             let idx = idx as usize;
                             if let Some(a) = board.acked.get(idx) {
                                 a.store(true, Ordering::Release);
@@ -831,10 +884,32 @@ async fn fanout_client(
                     let idx = base + k;
                     let ns = unix_ns();
                     let s = sender.unwrap_or(0);
+                    if let Some(id) = mine.filter(|_| reacts_at(k, cfg.react_share)) {
+                        reacted = !reacted;
+                        let react = ClientFrame::React {
+                            room: cfg.room.clone(),
+                            id: id as i64,
+                            emoji: "👍".into(),
+                            on: reacted,
+                        };
+                        if let Some(slot) = board.react_ns.get(id as usize % board.react_ns.len().max(1)) {
+                            slot.store(ns, Ordering::Release);
+                        }
+                        k += 1;
+                        rep.reacts += 1;
+                        if let Err(e) = ws.send(frame(&react)).await {
+                            rep.closed = Some(format!("send error: {e}"));
+                            sending = false;
+                            break;
+                        }
+                        continue;
+                    }
                     let send = ClientFrame::Send {
                         room: cfg.room.clone(),
                         body: format!("t={ns} s={s} k={idx}"),
                         nonce: Some(format!("{}-{idx}", cfg.tag)),
+                        reply_to: None,
+                        attachments: Vec::new(),
                     };
                     if ns >= window.0 && ns < window.1 {
                         board.measured[idx].store(true, Ordering::Release);
@@ -875,6 +950,9 @@ async fn run_fanout(cfg: FanoutCfg) -> Value {
         acked: (0..total).map(|_| AtomicBool::new(false)).collect(),
         measured: (0..total).map(|_| AtomicBool::new(false)).collect(),
         per_sender,
+        react_ns: (0..total.max(1))
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
         senders,
         ready: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
@@ -961,6 +1039,8 @@ async fn run_fanout(cfg: FanoutCfg) -> Value {
 
     let mut latencies = Vec::new();
     let mut ack_latencies = Vec::new();
+    let mut react_latencies = Vec::new();
+    let (mut changed, mut reacts) = (0u64, 0u64);
     let mut errors = BTreeMap::new();
     let mut closed: BTreeMap<String, u64> = BTreeMap::new();
     let mut setup_errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -970,6 +1050,9 @@ async fn run_fanout(cfg: FanoutCfg) -> Value {
             if let Ok(r) = t.await {
                 latencies.extend(r.latencies);
                 ack_latencies.extend(r.ack_latencies);
+                react_latencies.extend(r.react_latencies);
+                changed += r.changed;
+                reacts += r.reacts;
                 merge_counts(&mut errors, r.errors);
                 if let Some(c) = r.closed {
                     *closed.entry(c).or_default() += 1;
@@ -1007,6 +1090,11 @@ async fn run_fanout(cfg: FanoutCfg) -> Value {
         "deliveries_per_s": round3(received as f64 / cfg.duration),
         "latency_ms": percentiles(&mut latencies),
         "ack_latency_ms": percentiles(&mut ack_latencies),
+        "react_share": cfg.react_share,
+        "reacts_sent": reacts,
+        "changed_received": changed,
+        "changed_per_s": round3(changed as f64 / (cfg.warmup + cfg.duration).max(0.001)),
+        "react_latency_ms": percentiles(&mut react_latencies),
         "acks": acked,
         "errors": errors,
         "closed": closed,
@@ -1054,6 +1142,7 @@ fn fanout_cfg(
         tag,
         concurrency: conn.connect_concurrency,
         server_pid: conn.server_pid,
+        react_share: 0.0,
     })
 }
 
@@ -1411,6 +1500,8 @@ async fn seed_history(target: &Target, room_prefix: &str, a: &IdleArgs) -> Resul
                 room: room.clone(),
                 body: body.clone(),
                 nonce: None,
+                reply_to: None,
+                attachments: Vec::new(),
             };
             ws.send(frame(&send)).await.map_err(|e| e.to_string())?;
             expect(&mut ws, |f| matches!(f, ServerFrame::Ack { .. })).await?;
@@ -1522,6 +1613,8 @@ async fn storage(a: StorageArgs) -> Result<Value, String> {
                             room: room.clone(),
                             body: format!("store {i} {k}"),
                             nonce: Some(format!("{tag}-{k}")),
+                            reply_to: None,
+                            attachments: Vec::new(),
                         };
                         sent_at.insert(k, Instant::now());
                         k += 1;
@@ -1626,7 +1719,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.mode {
             Mode::Fanout(a) => {
-                let cfg = fanout_cfg(
+                let mut cfg = fanout_cfg(
                     &a.conn,
                     a.clients,
                     a.senders,
@@ -1635,6 +1728,10 @@ fn main() -> ExitCode {
                     a.warmup,
                     a.room.clone(),
                 )?;
+                if !(0.0..=0.9).contains(&a.react_share) {
+                    return Err("--react-share must be in [0, 0.9]".into());
+                }
+                cfg.react_share = a.react_share;
                 Ok(Some(run_fanout(cfg).await))
             }
             Mode::Saturate(a) => saturate(a).await.map(Some),

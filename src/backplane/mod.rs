@@ -63,8 +63,9 @@ pub enum Remote {
     Notice(Notice),
 }
 
-/// What a change to a room's members or topic asks of every node: frames
-/// already encoded by the node that made the change, and removals.
+/// What a change to a room (its members, its topic, one of its messages)
+/// asks of every node: frames already encoded by the node that made the
+/// change, removals, and changed messages.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Notice {
@@ -80,6 +81,13 @@ pub enum Notice {
     Person { key: String, frame: String },
     /// `user` is no longer in `room`: take their connections out of it.
     Evict { room: String, user: String },
+    /// A message of `room` changed (edited, deleted, reacted to), at
+    /// revision `rev`; the hub orders it among the room's changes.
+    Changed {
+        room: String,
+        rev: i64,
+        message: Message,
+    },
 }
 
 /// Why a backplane could not be set up.

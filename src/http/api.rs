@@ -5,7 +5,8 @@ use super::state::AppState;
 use crate::auth::Auth;
 use crate::hub::{Actor, Caller, HubError, Post, Via};
 use crate::protocol::{
-    ApiError, ApiErrorBody, ErrorCode, HISTORY_PAGE, MessagePage, RoomInfo, RoomKind,
+    ApiError, ApiErrorBody, ErrorCode, HISTORY_PAGE, MessagePage, RoomInfo, RoomKind, SEARCH_PAGE,
+    SearchPage,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
             "/api/rooms/{room}/messages",
             get(messages).post(post_message),
         )
+        .route("/api/search", get(search))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
 }
@@ -154,6 +156,8 @@ static VISITOR: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
 #[derive(Deserialize)]
 struct PageQuery {
     before: Option<i64>,
+    /// The page around this message, for jumping to it.
+    around: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -184,12 +188,71 @@ async fn messages(
         return Err(HubError::NoRoom(room).into());
     }
     let limit = q.limit.unwrap_or(HISTORY_PAGE).clamp(1, 200);
+    if let Some(id) = q.around {
+        let page = app.hub.store().around(&room, id, limit).await?;
+        return Ok(Json(MessagePage {
+            room,
+            messages: page.messages,
+            more: page.more_before,
+            more_after: Some(page.more_after),
+        }));
+    }
     let page = app.hub.store().page_before(&room, q.before, limit).await?;
     Ok(Json(MessagePage {
         room,
         messages: page.messages,
         more: page.more,
+        more_after: None,
     }))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    room: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/search`: messages of the rooms the caller may read.
+async fn search(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    session: Session,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchPage>, Failure> {
+    let Query(q) = query.map_err(|e| Failure::new(ErrorCode::BadRequest, e.body_text()))?;
+    let actor = match reader(&app, &headers, &session).await? {
+        Some(actor) => actor,
+        None => {
+            visitor_may_read(&app)?;
+            // As for reading a direct room's messages: no one to be.
+            if q.room.as_deref().is_some_and(|r| r.starts_with("dm:")) {
+                return Err(Failure::new(
+                    ErrorCode::Unauthorized,
+                    "direct messages need a token or a signed-in session",
+                ));
+            }
+            VISITOR.clone()
+        }
+    };
+    let caller = Caller {
+        actor: &actor,
+        ip: Some(peer.ip()),
+    };
+    let page = app
+        .hub
+        .search(
+            caller,
+            &q.q,
+            q.room.as_deref(),
+            q.cursor.as_deref(),
+            q.limit.unwrap_or(SEARCH_PAGE),
+        )
+        .await?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@
 //! client sees them in order with the room's frames.
 
 use super::admission::{self, Caller, MAX_ROOMS_PER_CONNECTION};
-use super::{Actor, Hub, HubError, Outbox, Post, Via, encode};
+use super::{Actor, Alter, Hub, HubError, Outbox, Post, Via, encode};
 use crate::protocol::{ClientFrame, ErrorCode, HISTORY_PAGE, MemberState, Resume, ServerFrame};
 use crate::store::Appended;
 use futures_util::StreamExt;
@@ -275,14 +275,25 @@ impl Client {
                     Err(e) => self.refuse(&e, Some(&room), None),
                 }
             }
-            ClientFrame::Edit { room, .. }
-            | ClientFrame::Delete { room, .. }
-            | ClientFrame::React { room, .. } => self.reply(ServerFrame::room_error(
-                ErrorCode::BadRequest,
-                "not supported yet",
-                None,
-                &room,
-            )),
+            ClientFrame::Edit { room, id, body } => {
+                self.alter(hub, &room, id, Alter::Edit(body)).await
+            }
+            ClientFrame::Delete { room, id } => self.alter(hub, &room, id, Alter::Delete).await,
+            ClientFrame::React {
+                room,
+                id,
+                emoji,
+                on,
+            } => self.alter(hub, &room, id, Alter::React { emoji, on }).await,
+        }
+    }
+
+    async fn alter(&mut self, hub: &Arc<Hub>, room: &str, id: i64, alter: Alter) {
+        if let Err(e) = hub
+            .alter(self.caller(), self.outbox.id, room, id, alter)
+            .await
+        {
+            self.refuse(&e, Some(room), None);
         }
     }
 

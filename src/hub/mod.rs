@@ -11,12 +11,15 @@
 //! lost: pub/sub is never the guarantee, the store is.
 
 pub mod admission;
+mod changes;
 pub mod client;
 mod membership;
 pub mod outbox;
+mod revisions;
 mod room;
 
 pub use admission::{Admission, Caller, MAX_ROOMS_PER_CONNECTION, People};
+pub use changes::{Alter, check_emoji};
 pub use client::Client;
 pub use membership::{MAX_FIRST_MEMBERS, person_key};
 pub use outbox::{ConnId, Frame, Outbox, OutboxReader, Outboxes, Queued, encode};
@@ -128,6 +131,14 @@ pub enum HubError {
     TooManyMembers,
     #[error("there is no message {0} in this room")]
     NoMessage(i64),
+    #[error("only its author may edit a message, and only its author or an admin delete it")]
+    NotAuthor,
+    #[error("that message was deleted")]
+    MessageDeleted,
+    #[error("that message has as many different reactions as it may carry")]
+    TooManyReactions,
+    #[error("that search cursor is not one this server gave")]
+    BadCursor,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -151,7 +162,12 @@ impl HubError {
                 ErrorCode::NotFound
             }
             HubError::Taken(_) => ErrorCode::BadName,
-            HubError::NeedsAccount | HubError::NotOwner => ErrorCode::Forbidden,
+            HubError::NeedsAccount | HubError::NotOwner | HubError::NotAuthor => {
+                ErrorCode::Forbidden
+            }
+            HubError::MessageDeleted | HubError::TooManyReactions | HubError::BadCursor => {
+                ErrorCode::BadRequest
+            }
             HubError::NotPrivate
             | HubError::NotAnAccount(_)
             | HubError::AlreadyIn(..)
@@ -203,6 +219,26 @@ pub struct Hub {
     outboxes: Arc<Outboxes>,
     /// The rules and allowances every request passes.
     admission: Admission,
+}
+
+/// Puts changes read late into a `joined` answer: a message of the history
+/// is replaced in place, one before it goes (once, as it now stands) to
+/// `changed`. Changes of messages newer than the history are left out: they
+/// come as messages, read from the store as they stand.
+fn fold_changes(
+    history: &mut [Message],
+    changed: &mut Vec<Message>,
+    resume: Option<i64>,
+    late: Vec<(i64, Message)>,
+) {
+    for (_, m) in late {
+        if let Some(h) = history.iter_mut().find(|h| h.id == m.id) {
+            *h = m;
+        } else if resume.is_some_and(|after| m.id <= after) {
+            changed.retain(|c| c.id != m.id);
+            changed.push(m);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -336,6 +372,7 @@ impl Hub {
         room_name: &str,
         resume: Option<protocol::Resume>,
     ) -> Result<(), HubError> {
+        let resume_rev = resume.and_then(protocol::Resume::rev);
         let resume = resume.map(protocol::Resume::id);
         self.check_access(actor, room_name).await?;
         if self.existing_room(room_name).is_none() {
@@ -343,6 +380,19 @@ impl Hub {
             self.store.create_room(room_name).await?;
         }
         let room = self.room(room_name);
+        let known_rev = lock(&room).revs.last();
+        match known_rev {
+            None => {
+                let rev = self.store.last_rev(room_name).await?;
+                lock(&room).revs.init(rev);
+            }
+            Some(r) if self.distributed && self.store.last_rev(room_name).await? > r => {
+                // Changes another node made and this one has not heard of.
+                self.fill_changes(room_name).await;
+            }
+            Some(_) => {}
+        }
+        let mut rev = lock(&room).revs.last().unwrap_or(0);
         let known = lock(&room).last();
         let mut last = match known {
             Some(l) if self.distributed => {
@@ -392,11 +442,35 @@ impl Hub {
                 (p.messages, p.more, true)
             }
         };
+        // A client that keeps revisions gets what changed while it was away
+        // among the messages it has; the history it gets is read as it
+        // stands already.
+        let mut changed = match (resume, resume_rev) {
+            (Some(upto), Some(after)) if after < rev => self
+                .store
+                .changes(room_name, after, upto.min(last), MAX_RESUME)
+                .await?
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect(),
+            _ => Vec::new(),
+        };
         loop {
+            let rev_now = lock(&room).revs.last().unwrap_or(rev);
+            if rev_now != rev {
+                // Changes delivered while this join read the store: fold
+                // them in, since the newcomer is not yet a member to get them.
+                let late = self
+                    .store
+                    .changes(room_name, rev, i64::MAX, MAX_RESUME)
+                    .await?;
+                rev = rev_now.max(late.last().map_or(rev_now, |(r, _)| *r));
+                fold_changes(&mut history, &mut changed, resume, late);
+            }
             {
                 let mut st = lock(&room);
                 let now = st.last().unwrap_or(last);
-                if now == last {
+                if now == last && st.revs.last().unwrap_or(rev) <= rev {
                     let remote = lock(&self.remote);
                     let others = remote.get(room_name);
                     let mut online = st.online(others);
@@ -408,8 +482,8 @@ impl Hub {
                         online,
                         history,
                         more,
-                        changed: Vec::new(),
-                        rev: None,
+                        changed,
+                        rev: Some(rev),
                     });
                     match st.add_member(outbox, &frame, others) {
                         None => return Err(HubError::TooSlow),
@@ -626,19 +700,27 @@ impl Hub {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             for (name, room) in rooms {
-                let gap = {
+                let (gap, changes_wait) = {
                     let mut st = lock(&room);
                     if n.is_multiple_of(PRESENCE_TICKS) {
                         let online = st.online_count(lock(&self.remote).get(&name));
                         st.flush_presence(online);
                     }
-                    match st.gap_since {
+                    let gap = match st.gap_since {
                         Some(t) if t.elapsed() >= GAP_WAIT => st.gap(),
                         _ => None,
-                    }
+                    };
+                    let wait = st
+                        .revs
+                        .waiting_since
+                        .is_some_and(|t| t.elapsed() >= GAP_WAIT);
+                    (gap, wait)
                 };
                 if let Some((last, upto)) = gap {
                     self.fill_gap(&name, last, upto).await;
+                }
+                if changes_wait {
+                    self.fill_changes(&name).await;
                 }
             }
         }
@@ -704,6 +786,13 @@ impl Hub {
             Some(t) => t,
             None => self.store.last_id(room_name).await?,
         };
+        let known_rev = lock(&room).revs.last();
+        if let Some(r) = known_rev
+            && tip.is_none()
+            && self.store.last_rev(room_name).await? > r
+        {
+            self.fill_changes(room_name).await;
+        }
         if upto > last {
             self.metrics.backplane_catch_ups.inc();
             tracing::info!(

@@ -7,6 +7,7 @@
 //! presence take it as an argument.
 
 use super::outbox::{ConnId, Frame, Outbox, encode};
+use super::revisions::Revisions;
 use crate::backplane::NodeId;
 use crate::protocol::{Message, PresenceState, ServerFrame};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,6 +36,8 @@ pub struct RoomState {
     /// Presence changes waiting for the next tick (busy rooms only).
     batch_joined: BTreeSet<String>,
     batch_left: BTreeSet<String>,
+    /// The order of the room's changes to its messages.
+    pub revs: Revisions,
 }
 
 impl RoomState {
@@ -49,6 +52,7 @@ impl RoomState {
             gap_since: None,
             batch_joined: BTreeSet::new(),
             batch_left: BTreeSet::new(),
+            revs: Revisions::default(),
         }
     }
 
@@ -262,7 +266,32 @@ impl RoomState {
             let frame = encode(&ServerFrame::Message(msg));
             delivered += self.broadcast(&frame, |_| true);
         }
-        delivered
+        // Changes that waited for these messages may go now.
+        delivered + self.drain_changes()
+    }
+
+    /// Takes a stored change to a message, from this node or another, and
+    /// hands members every change that is ready, in revision order.
+    /// Returns how many deliveries it made.
+    pub fn deliver_change(&mut self, rev: i64, msg: Message) -> usize {
+        self.revs.take(rev, msg);
+        self.drain_changes()
+    }
+
+    /// Hands members the changes that are ready.
+    pub fn drain_changes(&mut self) -> usize {
+        let ready = self.revs.ready(self.last);
+        ready
+            .into_iter()
+            .map(|(rev, message)| {
+                let frame = encode(&ServerFrame::Changed {
+                    room: self.name.clone(),
+                    rev,
+                    message,
+                });
+                self.broadcast(&frame, |_| true)
+            })
+            .sum()
     }
 
     /// Gives up on a gap the store cannot fill and delivers what follows it.

@@ -16,6 +16,7 @@ mod common;
 mod accounts;
 mod api;
 mod chat;
+mod conversations;
 mod errors;
 mod faults;
 mod matrix;

@@ -22,7 +22,7 @@ const GROUP: &str = "dm:banned:mem:owner";
 const ROOMS: [&str; 4] = [PUBLIC, PRIVATE, DM, GROUP];
 
 /// The paths, in the order of a row.
-const PATHS: [&str; 10] = [
+const PATHS: [&str; 12] = [
     "join",
     "history",
     "send",
@@ -33,6 +33,8 @@ const PATHS: [&str; 10] = [
     "GET /api/rooms",
     "rooms frame",
     "page",
+    "search room",
+    "search all",
 ];
 
 /// Hello refused: the identity has no WebSocket at all.
@@ -40,55 +42,57 @@ const U: &str = "hello:unauthorized";
 
 /// The expected answers of one identity in one room, path by path:
 /// WebSocket cells are `ok` or an error code (or [`U`]); HTTP cells a
-/// status; the two listings `listed` / `unlisted` (or a status, or [`U`]).
-type Row = (&'static str, &'static str, [&'static str; 10]);
+/// status; the two listings `listed` / `unlisted` (or a status, or [`U`]);
+/// `search room` the status of a search in that room alone, `search all`
+/// whether a search everywhere `found` its message or it stayed `absent`.
+type Row = (&'static str, &'static str, [&'static str; 12]);
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
-    // identity     room     join         history      send          typing        resume       GET    POST   /api/rooms  rooms frame page
-    ("visitor",  PUBLIC,  [U,           U,           U,            U,            U,           "200", "401", "listed",   U,          "200"]),
-    ("visitor",  PRIVATE, [U,           U,           U,            U,            U,           "404", "401", "unlisted", U,          "404"]),
-    ("visitor",  DM,      [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403"]),
-    ("visitor",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403"]),
-    ("guest",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "401", "listed",   "listed",   "200"]),
-    ("guest",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "401", "unlisted", "unlisted", "404"]),
-    ("guest",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403"]),
-    ("guest",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403"]),
-    ("outsider", PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("outsider", PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404"]),
-    ("outsider", DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
-    ("outsider", GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
-    ("mem",      PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("mem",      PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("mem",      DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("mem",      GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("owner",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("owner",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("owner",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("owner",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("admin",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("admin",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404"]),
-    ("admin",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
-    ("admin",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
+    // identity     room     join         history      send          typing        resume       GET    POST   /api/rooms  rooms frame page search  all
+    ("visitor",  PUBLIC,  [U,           U,           U,            U,            U,           "200", "401", "listed",   U,          "200", "200",   "found"]),
+    ("visitor",  PRIVATE, [U,           U,           U,            U,            U,           "404", "401", "unlisted", U,          "404", "404",   "absent"]),
+    ("visitor",  DM,      [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent"]),
+    ("visitor",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent"]),
+    ("guest",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "401", "listed",   "listed",   "200", "200",   "found"]),
+    ("guest",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "401", "unlisted", "unlisted", "404", "404",   "absent"]),
+    ("guest",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent"]),
+    ("guest",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent"]),
+    ("outsider", PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("outsider", PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
+    ("outsider", DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    ("outsider", GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    ("mem",      PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("mem",      PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("mem",      DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("mem",      GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("owner",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("owner",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("owner",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("owner",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("admin",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("admin",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
+    ("admin",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    ("admin",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
     // A banned account's cookie no longer signs in (the page is a visitor's)
     // and its token is refused.
-    ("banned",   PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200"]),
-    ("banned",   PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404"]),
-    ("banned",   DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403"]),
-    ("banned",   GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403"]),
+    ("banned",   PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401"]),
+    ("banned",   PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401"]),
+    ("banned",   DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
+    ("banned",   GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
     // Tokens carry no cookie: their page is a visitor's.
-    ("robot",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("robot",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404"]),
-    ("robot",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
-    ("robot",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403"]),
-    ("token",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200"]),
-    ("token",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "404"]),
-    ("token",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403"]),
-    ("token",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403"]),
-    ("revoked",  PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200"]),
-    ("revoked",  PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404"]),
-    ("revoked",  DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403"]),
-    ("revoked",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403"]),
+    ("robot",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("robot",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
+    ("robot",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    ("robot",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    ("token",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
+    ("token",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "404", "200",   "found"]),
+    ("token",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found"]),
+    ("token",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found"]),
+    ("revoked",  PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401"]),
+    ("revoked",  PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401"]),
+    ("revoked",  DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
+    ("revoked",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
 ];
 
 /// How an identity reaches the server.
@@ -434,6 +438,28 @@ async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str) -> String
                 );
             }
             status.to_string()
+        }
+        "search room" | "search all" => {
+            let query = match path {
+                "search room" => format!("/api/search?q=first&room={}", url_encode(room)),
+                _ => "/api/search?q=first&limit=50".to_string(),
+            };
+            let res = read(http.get(s.url(&query))).send().await.expect("search");
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            check_http_body(status, &body, room);
+            let found = arr(&body["messages"]);
+            // Whatever the query, nothing from a room the caller may not read.
+            if status == 200 && path == "search room" {
+                assert!(found.iter().all(|m| m["room"] == room), "{body}");
+            }
+            if path == "search room" || status != 200 {
+                return status.to_string();
+            }
+            let here = found
+                .iter()
+                .any(|m| m["room"] == room && m["body"] == "first");
+            if here { "found" } else { "absent" }.into()
         }
         _ => unreachable!("{path}"),
     }
