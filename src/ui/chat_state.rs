@@ -18,6 +18,9 @@ use crate::protocol::{
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 
+mod jump;
+pub use jump::Jump;
+
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
 
@@ -305,6 +308,8 @@ pub struct ChatState {
     pub topics: BTreeMap<String, String>,
     /// The private room the page's dialog is making.
     pub creating: Option<Creating>,
+    /// The message the page is to show (a search result, `?around=`).
+    pub jump: Option<Jump>,
     rooms: BTreeMap<String, RoomState>,
     /// The last read id per room, as this browser remembers them.
     marks: BTreeMap<String, i64>,
@@ -326,6 +331,7 @@ impl Default for ChatState {
             visible: true,
             topics: BTreeMap::new(),
             creating: None,
+            jump: None,
             rooms: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
@@ -853,6 +859,7 @@ impl ChatState {
                 for m in messages {
                     merge_into(&mut r.lines, m);
                 }
+                out.send = self.continue_jump();
             }
             ServerFrame::Typing { room, user } => {
                 if Some(user.as_str()) == self.name.as_deref() {
@@ -1073,7 +1080,9 @@ impl ChatState {
                 }
             }
         }
-        resend
+        let mut send = resend;
+        send.extend(self.continue_jump());
+        send
     }
 
     fn on_message(&mut self, m: Message) -> Reaction {

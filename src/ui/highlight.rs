@@ -89,8 +89,8 @@ fn terms(query: &str) -> Vec<Vec<char>> {
 }
 
 /// Byte ranges of `text` that a query's words match, in order, merged:
-/// each word matched at the start of a word of the text (`cafe` marks the
-/// `café` of `cafés`, not the `cafe` inside `decafe`).
+/// whole words, as the server matches them (`cafe` marks `Café`, not the
+/// `cafe` inside `decafe` or `cafés`).
 pub fn hits(text: &str, query: &str) -> Vec<Range<usize>> {
     let terms = terms(query);
     if terms.is_empty() {
@@ -104,7 +104,8 @@ pub fn hits(text: &str, query: &str) -> Vec<Range<usize>> {
         }
         for t in &terms {
             let end = i + t.len();
-            if end <= f.len() && f[i..end].iter().map(|(c, _)| c).eq(t.iter()) {
+            let whole = end == f.len() || end < f.len() && !f[end].0.is_alphanumeric();
+            if whole && f[i..end].iter().map(|(c, _)| c).eq(t.iter()) {
                 found.push(f[i].1.start..f[end - 1].1.end);
             }
         }
@@ -198,17 +199,22 @@ mod tests {
     fn marks_words_whatever_their_accents() {
         assert_eq!(marked("un café crème", "cafe"), "un [café] crème");
         assert_eq!(marked("Un CAFÉ", "café"), "Un [CAFÉ]");
-        assert_eq!(marked("cafés et cafe", "CAFE"), "[café]s et [cafe]");
+        assert_eq!(marked("cafés et cafe", "CAFE"), "cafés et [cafe]");
         assert_eq!(marked("café crème", "creme cafe"), "[café] [crème]");
         // Decomposed accents are marked with their letter.
         assert_eq!(marked("cafe\u{301}!", "cafe"), "[cafe\u{301}]!");
-        // At the start of words only.
+        // Whole words only.
         assert_eq!(marked("decafe", "cafe"), "decafe");
-        // Overlapping words make one mark.
-        assert_eq!(marked("bonjour", "bon bonjour"), "[bonjour]");
+        assert_eq!(marked("bonjour bon", "bon"), "bonjour [bon]");
+        // Each word its own mark.
+        assert_eq!(marked("x bon jour", "bon jour"), "x [bon] [jour]");
         // Quotes and stars around words go.
         assert_eq!(marked("le café", "\"cafe\"*"), "le [café]");
         assert_eq!(marked("Straße", "strasse"), "[Straße]");
+        assert_eq!(
+            marked("L’école, l'ÉCOLE.", "ecole"),
+            "L’[école], l'[ÉCOLE]."
+        );
     }
 
     #[test]
