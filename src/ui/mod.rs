@@ -16,6 +16,7 @@ pub mod nickname;
 pub mod people;
 pub mod prefs;
 pub mod rooms;
+pub mod search;
 pub mod sender;
 pub mod sidebar;
 pub mod snapshot;
