@@ -1647,7 +1647,7 @@ async fn storage(a: StorageArgs) -> Result<Value, String> {
                             outstanding = outstanding.saturating_sub(1);
                             *errors.entry(code).or_default() += 1;
                         }
-                        Seen::Message { .. } | Seen::Other => {}
+                        Seen::Message { .. } | Seen::Changed(_) | Seen::Other => {}
                     }
                 }
                 close(ws).await;

@@ -1,12 +1,19 @@
-//! What differs between the SQL databases outside the message log.
+//! What differs between the SQL databases outside the message log's writer.
 
+use super::SearchAfter;
+use super::rows::MessageRow;
 use async_trait::async_trait;
 use sqlx::{Database, Pool, Transaction};
 
-/// What differs between the databases outside the message log: a few
-/// statements, and how a transaction keeps concurrent claims apart.
+/// What differs between the databases outside the message log's writer: a
+/// few statements, how a transaction keeps concurrent claims apart, and
+/// search.
 #[async_trait]
 pub trait Dialect: Database {
+    /// A room's last revision (`$1`: the room), locking the room's row
+    /// against other changes until the transaction ends.
+    const LOCK_ROOM_REV: &'static str;
+
     /// Public rooms, those with messages first, then by activity and by
     /// name in byte order; `$1` is the limit. PostgreSQL sorts names by the
     /// database's locale unless told `COLLATE "C"`, a collation SQLite does
@@ -36,6 +43,18 @@ pub trait Dialect: Database {
         pool: &Pool<Self>,
         locks: &[String],
     ) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+    /// Up to `limit` messages of `rooms` whose words include every one of
+    /// `words` (see [`super::change::search_words`]) without case or
+    /// accents, never deleted ones, newest first by (time, room in byte
+    /// order, id), strictly after `after`.
+    async fn search(
+        pool: &Pool<Self>,
+        rooms: &[String],
+        words: &[String],
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, sqlx::Error>;
 
     /// How many rows a statement changed: sqlx keeps this per driver.
     fn rows_affected(done: &Self::QueryResult) -> u64;

@@ -13,10 +13,12 @@
 //! store.set_unavailable(true); // every call now fails as a down database
 //! ```
 
+use super::change::{Verdict, decide, search_words};
+use super::history::around_of;
 use super::{
-    Account, AccountChange, AccountInfo, Appended, Gate, GuestClaim, GuestName, Invite,
-    InviteProblem, NewMessage, Page, PendingAppend, Registered, Role, RoomMeta, Store, StoreError,
-    TokenInfo, format_ts, now_ms,
+    Account, AccountChange, AccountInfo, Appended, Around, Change, Changed, Found, Gate,
+    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend, Registered,
+    Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, format_ts, now_ms,
 };
 use crate::names::name_key;
 use crate::protocol::{Message, RoomKind, parse_room};
@@ -50,7 +52,13 @@ struct State {
 }
 
 struct Room {
+    /// As they now stand; message `id` at `id - 1`.
     messages: Vec<Message>,
+    /// Each message's time (ms) and the revision of its last change (0:
+    /// none), by the same place.
+    times: Vec<i64>,
+    revs: Vec<i64>,
+    last_rev: i64,
     created_ms: i64,
     active_ms: i64,
     by_guest: bool,
@@ -88,6 +96,9 @@ impl Room {
     fn new(now: i64, by_guest: bool) -> Self {
         Room {
             messages: Vec::new(),
+            times: Vec::new(),
+            revs: Vec::new(),
+            last_rev: 0,
             created_ms: now,
             active_ms: now,
             by_guest,
@@ -100,6 +111,29 @@ impl Room {
     fn last_id(&self) -> i64 {
         self.messages.last().map_or(0, |m| m.id)
     }
+
+    /// The place of message `id`.
+    fn at(&self, id: i64) -> Option<usize> {
+        let i = usize::try_from(id.checked_sub(1)?).ok()?;
+        (i < self.messages.len()).then_some(i)
+    }
+}
+
+/// Text as search compares it: lower case, without accents.
+fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `body` has every one of `words` (folded), as whole words.
+fn has_words(body: &str, words: &[String]) -> bool {
+    let body = fold(body);
+    let have: Vec<&str> = body.split(|c: char| !c.is_alphanumeric()).collect();
+    words.iter().all(|w| have.contains(&w.as_str()))
 }
 
 fn is_public(room: &str) -> bool {
@@ -171,9 +205,13 @@ impl State {
             body: m.body,
             ts: format_ts(now),
             nonce: m.nonce,
+            reply_to: m.reply_to,
+            mentions: m.mentions,
             ..Default::default()
         };
         room.messages.push(message.clone());
+        room.times.push(now);
+        room.revs.push(0);
         room.active_ms = now;
         if let Some(nonce) = &message.nonce {
             self.nonces.insert(
@@ -316,50 +354,124 @@ impl Store for MemoryStore {
         Ok(self.up()?.rooms.get(room).map_or(0, Room::last_id))
     }
 
-    async fn change(
-        &self,
-        _room: &str,
-        _id: i64,
-        _change: super::Change,
-    ) -> Result<super::Changed, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError> {
+        let mut s = self.up()?;
+        let Some(r) = s.rooms.get_mut(room) else {
+            return Ok(Changed::NotFound);
+        };
+        let Some(i) = r.at(id) else {
+            return Ok(Changed::NotFound);
+        };
+        match decide(&r.messages[i], &change, now_ms()) {
+            Verdict::Answer(answer) => Ok(answer),
+            Verdict::Store(message) => {
+                r.last_rev += 1;
+                r.revs[i] = r.last_rev;
+                r.messages[i] = message.clone();
+                Ok(Changed::Done {
+                    rev: r.last_rev,
+                    message,
+                })
+            }
+        }
     }
 
     async fn changes(
         &self,
-        _room: &str,
-        _after: i64,
-        _upto: i64,
-        _limit: usize,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
     ) -> Result<Vec<(i64, Message)>, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+        let s = self.up()?;
+        let Some(r) = s.rooms.get(room) else {
+            return Ok(Vec::new());
+        };
+        let mut changed: Vec<(i64, Message)> = r
+            .messages
+            .iter()
+            .zip(&r.revs)
+            .filter(|(m, rev)| **rev > 0 && **rev > after && m.id <= upto)
+            .map(|(m, rev)| (*rev, m.clone()))
+            .collect();
+        changed.sort_by_key(|(rev, _)| *rev);
+        changed.truncate(limit);
+        Ok(changed)
     }
 
-    async fn last_rev(&self, _room: &str) -> Result<i64, StoreError> {
-        Ok(0)
+    async fn last_rev(&self, room: &str) -> Result<i64, StoreError> {
+        Ok(self.up()?.rooms.get(room).map_or(0, |r| r.last_rev))
     }
 
-    async fn message(&self, _room: &str, _id: i64) -> Result<Option<Message>, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn message(&self, room: &str, id: i64) -> Result<Option<Message>, StoreError> {
+        let s = self.up()?;
+        Ok(s.rooms
+            .get(room)
+            .and_then(|r| Some(r.messages[r.at(id)?].clone())))
     }
 
-    async fn around(
-        &self,
-        _room: &str,
-        _id: i64,
-        _limit: usize,
-    ) -> Result<super::Around, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn around(&self, room: &str, id: i64, limit: usize) -> Result<Around, StoreError> {
+        let s = self.up()?;
+        let Some(r) = s.rooms.get(room) else {
+            return Ok(Around::default());
+        };
+        let before = r
+            .messages
+            .iter()
+            .rev()
+            .filter(|m| m.id < id)
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        let after = r
+            .messages
+            .iter()
+            .filter(|m| m.id >= id)
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Ok(around_of(before, after, limit))
     }
 
     async fn search(
         &self,
-        _rooms: &[String],
-        _query: &str,
-        _after: Option<&super::SearchAfter>,
-        _limit: usize,
-    ) -> Result<super::Found, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+        rooms: &[String],
+        query: &str,
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Found, StoreError> {
+        let s = self.up()?;
+        let words: Vec<String> = search_words(query).iter().map(|w| fold(w)).collect();
+        if words.is_empty() {
+            return Ok(Found::default());
+        }
+        let mut found: Vec<(i64, &Message)> = s
+            .rooms
+            .iter()
+            .filter(|(name, _)| rooms.contains(name))
+            .flat_map(|(_, r)| r.times.iter().copied().zip(&r.messages))
+            .filter(|(ts, m)| {
+                !m.deleted
+                    && after.is_none_or(|a| {
+                        (*ts, m.room.as_str(), m.id) < (a.ts_ms, a.room.as_str(), a.id)
+                    })
+                    && has_words(&m.body, &words)
+            })
+            .collect();
+        found.sort_by(|(ta, a), (tb, b)| (tb, &b.room, b.id).cmp(&(ta, &a.room, a.id)));
+        found.truncate(limit);
+        let next = found
+            .last()
+            .filter(|_| limit > 0 && found.len() >= limit)
+            .map(|(ts, m)| SearchAfter {
+                ts_ms: *ts,
+                room: m.room.clone(),
+                id: m.id,
+            });
+        Ok(Found {
+            messages: found.into_iter().map(|(_, m)| m.clone()).collect(),
+            next,
+        })
     }
 
     async fn create_room(&self, room: &str) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@
 //! hub's in-process tests.
 
 pub mod backup;
+mod change;
 mod dialect;
 mod directory;
 mod history;

@@ -14,10 +14,14 @@
 use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
+use super::history::apply_change;
 use super::plan::{Step, plan};
-use super::rows::MessageRow;
+use super::rows::{MESSAGE_COLUMNS, MESSAGE_COLUMNS_OF_M, MessageRow, mentions_json};
 use super::sql::{MessageLog, SqlStore};
-use super::{Appended, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
+use super::{
+    Appended, Change, Changed, NewMessage, PendingAppend, SearchAfter, StoreError, format_ts,
+    now_ms,
+};
 use crate::protocol::Message;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, Postgres};
@@ -90,6 +94,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl Dialect for Postgres {
+    /// The row lock orders the changes of a room's messages on every node,
+    /// and every node's append batches too (they update the same row).
+    const LOCK_ROOM_REV: &'static str = "SELECT last_rev FROM rooms WHERE name = $1 FOR UPDATE";
+
     const PUBLIC_ROOMS: &'static str = "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%' \
          ORDER BY last_id > 0 DESC, active_ms DESC, name COLLATE \"C\" LIMIT $1";
 
@@ -123,6 +131,48 @@ impl Dialect for Postgres {
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    /// One statement: for each room, its newest matches (the planner
+    /// reads the room newest first, checking each message's stored words,
+    /// for a common word, and the words index for a rare one), merged.
+    /// Within a room, ids and times rise together (a batch's time is never
+    /// before the room's last), so newest by id is newest by time.
+    async fn search(
+        pool: &Pool<Self>,
+        rooms: &[String],
+        words: &[String],
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let (ts, room, id) = match after {
+            Some(a) => (a.ts_ms, a.room.as_str(), a.id),
+            None => (i64::MAX, "", i64::MAX),
+        };
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS_OF_M} FROM (SELECT DISTINCT unnest($1::text[]) AS name) r \
+             CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM messages \
+               WHERE room = r.name \
+               AND words @@ plainto_tsquery('simple'::regconfig, causerie_unaccent($2)) \
+               AND NOT deleted \
+               AND (ts_ms < $3 OR (ts_ms = $3 AND ($6 OR (r.name COLLATE \"C\" < $4 \
+                    OR (r.name = $4 AND id < $5))))) \
+               ORDER BY id DESC LIMIT $7) m \
+             ORDER BY m.ts_ms DESC, m.room COLLATE \"C\" DESC, m.id DESC LIMIT $7"
+        ))
+        .bind(rooms)
+        .bind(words.join(" "))
+        .bind(ts)
+        .bind(room)
+        .bind(id)
+        .bind(after.is_none())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        // Unnamed, so planned for these words: how common they are decides
+        // the plan, and a plan kept for other words would not know.
+        .persistent(false)
+        .fetch_all(pool)
+        .await?;
+        Ok(rows)
+    }
 }
 
 #[async_trait]
@@ -134,6 +184,23 @@ impl MessageLog for PostgresLog {
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(rx)
+    }
+
+    /// In a transaction of its own that locks the room's row, not through
+    /// the writer: changes are rare, and the lock orders them on every node.
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = apply_change::<Postgres>(
+            &mut tx,
+            Postgres::LOCK_ROOM_REV,
+            room,
+            id,
+            &change,
+            now_ms(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn create_room(
@@ -315,12 +382,12 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
     if !keyed.is_empty() {
         let authors: Vec<&str> = keyed.iter().map(|k| k.0).collect();
         let nonces: Vec<&str> = keyed.iter().map(|k| k.1).collect();
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT m.room, m.id, m.author, m.body, m.ts_ms, m.nonce \
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS_OF_M} \
              FROM UNNEST($1::text[], $2::text[]) AS k(author, nonce) \
              JOIN messages m ON m.author = k.author AND m.nonce = k.nonce \
-             WHERE m.nonce IS NOT NULL",
-        )
+             WHERE m.nonce IS NOT NULL"
+        ))
         .bind(&authors)
         .bind(&nonces)
         .fetch_all(&mut *tx)
@@ -340,14 +407,18 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         }
     }
 
-    let mut ids: HashMap<usize, i64> = HashMap::new();
+    // Each new message's id and time. A room's time never goes back:
+    // another node's clock may be behind this one's, and within a room ids
+    // and times rise together (search reads a room newest first by id).
+    let mut ids: HashMap<usize, (i64, i64)> = HashMap::new();
     for (room, members) in &by_room {
         let n = members.len() as i64;
-        let last: i64 = sqlx::query_scalar(
+        let (last, ts): (i64, i64) = sqlx::query_as(
             "INSERT INTO rooms (name, last_id, created_ms, active_ms) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (name) DO UPDATE \
-             SET last_id = rooms.last_id + EXCLUDED.last_id, active_ms = EXCLUDED.active_ms \
-             RETURNING last_id",
+             SET last_id = rooms.last_id + EXCLUDED.last_id, \
+             active_ms = GREATEST(rooms.active_ms, EXCLUDED.active_ms) \
+             RETURNING last_id, active_ms",
         )
         .bind(room)
         .bind(n)
@@ -356,7 +427,7 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         .await
         .map_err(BatchError::before_commit)?;
         for (k, &i) in members.iter().enumerate() {
-            ids.insert(i, last - n + 1 + k as i64);
+            ids.insert(i, (last - n + 1 + k as i64, ts));
         }
     }
 
@@ -366,27 +437,35 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         let mut authors = Vec::with_capacity(ids.len());
         let mut bodies = Vec::with_capacity(ids.len());
         let mut nonces: Vec<Option<&str>> = Vec::with_capacity(ids.len());
+        let mut times = Vec::with_capacity(ids.len());
+        let mut replies: Vec<Option<i64>> = Vec::with_capacity(ids.len());
+        let mut mentions: Vec<Option<String>> = Vec::with_capacity(ids.len());
         for (i, m) in msgs.iter().enumerate() {
-            if let Some(id) = ids.get(&i) {
+            if let Some((id, ts)) = ids.get(&i) {
                 rooms.push(m.room.as_str());
                 idv.push(*id);
                 authors.push(m.author.as_str());
                 bodies.push(m.body.as_str());
                 nonces.push(m.nonce.as_deref());
+                times.push(*ts);
+                replies.push(m.reply_to);
+                mentions.push(mentions_json(&m.mentions));
             }
         }
         sqlx::query(
-            "INSERT INTO messages (room, id, author, body, ts_ms, nonce) \
-             SELECT r, i, a, b, $5, n \
-             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $6::text[]) \
-             AS t(r, i, a, b, n)",
+            "INSERT INTO messages (room, id, author, body, ts_ms, nonce, reply_to, mentions) \
+             SELECT r, i, a, b, t, n, p, w \
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
+             $6::text[], $7::bigint[], $8::text[]) AS v(r, i, a, b, t, n, p, w)",
         )
         .bind(&rooms)
         .bind(&idv)
         .bind(&authors)
         .bind(&bodies)
-        .bind(now)
+        .bind(&times)
         .bind(&nonces)
+        .bind(&replies)
+        .bind(&mentions)
         .execute(&mut *tx)
         .await
         .map_err(BatchError::before_commit)?;
@@ -410,14 +489,17 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
             },
             Step::New => {
                 let m = msgs[i];
+                let (id, ts) = ids.get(&i).copied().unwrap_or((0, now));
                 Appended {
                     message: Message {
                         room: m.room.clone(),
-                        id: ids.get(&i).copied().unwrap_or_default(),
+                        id,
                         author: m.author.clone(),
                         body: m.body.clone(),
-                        ts: format_ts(now),
+                        ts: format_ts(ts),
                         nonce: m.nonce.clone(),
+                        reply_to: m.reply_to,
+                        mentions: m.mentions.clone(),
                         ..Default::default()
                     },
                     duplicate: false,

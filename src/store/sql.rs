@@ -7,13 +7,15 @@
 //! implements [`Dialect`]: sqlx's SQLite driver reads the same `$1`
 //! placeholders as PostgreSQL, so the SQL is the same text on both.
 
+use super::change::search_words;
 use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
-    Account, AccountChange, AccountInfo, Gate, GuestClaim, GuestName, Invite, NewMessage, Page,
-    PendingAppend, Registered, Role, RoomMeta, Store, StoreError, TokenInfo,
+    Account, AccountChange, AccountInfo, Around, Change, Changed, Found, Gate, GuestClaim,
+    GuestName, Invite, NewMessage, Page, PendingAppend, Registered, Role, RoomMeta, SearchAfter,
+    Store, StoreError, TokenInfo,
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
@@ -25,6 +27,9 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 pub trait MessageLog: Send + Sync + 'static {
     /// See [`Store::submit`].
     async fn submit(&self, msg: NewMessage) -> Result<PendingAppend, StoreError>;
+
+    /// See [`Store::change`].
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError>;
 
     /// Records a room (idempotent), with who made it when given (name,
     /// guest or not); an existing room keeps its maker.
@@ -89,50 +94,54 @@ where
         self.history.last_id(room).await
     }
 
-    async fn change(
-        &self,
-        _room: &str,
-        _id: i64,
-        _change: super::Change,
-    ) -> Result<super::Changed, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError> {
+        self.log.change(room, id, change).await
     }
 
     async fn changes(
         &self,
-        _room: &str,
-        _after: i64,
-        _upto: i64,
-        _limit: usize,
+        room: &str,
+        after: i64,
+        upto: i64,
+        limit: usize,
     ) -> Result<Vec<(i64, Message)>, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+        self.history.changes(room, after, upto, limit).await
     }
 
-    async fn last_rev(&self, _room: &str) -> Result<i64, StoreError> {
-        Ok(0)
+    async fn last_rev(&self, room: &str) -> Result<i64, StoreError> {
+        self.history.last_rev(room).await
     }
 
-    async fn message(&self, _room: &str, _id: i64) -> Result<Option<Message>, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn message(&self, room: &str, id: i64) -> Result<Option<Message>, StoreError> {
+        self.history.message(room, id).await
     }
 
-    async fn around(
-        &self,
-        _room: &str,
-        _id: i64,
-        _limit: usize,
-    ) -> Result<super::Around, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+    async fn around(&self, room: &str, id: i64, limit: usize) -> Result<Around, StoreError> {
+        self.history.around(room, id, limit).await
     }
 
     async fn search(
         &self,
-        _rooms: &[String],
-        _query: &str,
-        _after: Option<&super::SearchAfter>,
-        _limit: usize,
-    ) -> Result<super::Found, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()))
+        rooms: &[String],
+        query: &str,
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Found, StoreError> {
+        let words = search_words(query);
+        if words.is_empty() || rooms.is_empty() || limit == 0 {
+            return Ok(Found::default());
+        }
+        let rows = DB::search(self.history.pool(), rooms, &words, after, limit).await?;
+        let next = rows
+            .last()
+            .filter(|_| rows.len() >= limit)
+            .map(|r| SearchAfter {
+                ts_ms: r.ts_ms,
+                room: r.room.clone(),
+                id: r.id,
+            });
+        let messages = rows.into_iter().map(Message::from).collect();
+        Ok(Found { messages, next })
     }
 
     async fn create_room(&self, room: &str) -> Result<(), StoreError> {

@@ -5,10 +5,14 @@
 use super::dialect::Dialect;
 use super::directory::Directory;
 use super::history::History;
+use super::history::apply_change;
 use super::plan::{Step, plan};
-use super::rows::MessageRow;
+use super::rows::{MESSAGE_COLUMNS_OF_M, MessageRow, mentions_json};
 use super::sql::{MessageLog, SqlStore};
-use super::{Appended, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
+use super::{
+    Appended, Change, Changed, NewMessage, PendingAppend, SearchAfter, StoreError, format_ts,
+    now_ms,
+};
 use crate::protocol::Message;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -29,6 +33,9 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Write {
     Append(NewMessage, Reply<Appended>),
+    /// A change to message `id` of a room: in the queue with the appends,
+    /// so that ids, revisions and commits keep one order.
+    Change(String, i64, Change, Reply<Changed>),
     /// A room, and who made it when it is new (name, guest or not).
     CreateRoom(String, Option<(String, bool)>, Reply<()>),
     /// Everything queued before it is written first.
@@ -87,6 +94,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Dialect for Sqlite {
+    /// The writer's transaction is IMMEDIATE: it holds the database's
+    /// write lock already.
+    const LOCK_ROOM_REV: &'static str = "SELECT last_rev FROM rooms WHERE name = $1";
+
     const PUBLIC_ROOMS: &'static str = "SELECT name FROM rooms WHERE name NOT LIKE 'dm:%' AND name NOT LIKE '~%' \
          ORDER BY last_id > 0 DESC, active_ms DESC, name LIMIT $1";
 
@@ -114,6 +125,79 @@ impl Dialect for Sqlite {
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    /// One FTS5 query per room, over the room's range of the index's keys
+    /// (num << 40 | id) read newest first, so that a common word stops
+    /// after `limit` rows instead of sorting every match; the rooms'
+    /// pages are then merged. Within a room, ids and times rise together
+    /// (the writer's clock never goes back), so newest by id is newest by
+    /// time.
+    async fn search(
+        pool: &Pool<Self>,
+        rooms: &[String],
+        words: &[String],
+        after: Option<&SearchAfter>,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        // Each word a phrase of its own ("..."), so that nothing a person
+        // typed is FTS5 syntax; phrases side by side must all match.
+        let matching = words
+            .iter()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS_OF_M} FROM messages_fts \
+             JOIN messages m ON m.room = $2 AND m.id = (messages_fts.rowid & {ID_MASK}) \
+             WHERE messages_fts MATCH $1 \
+             AND messages_fts.rowid >= ((SELECT num FROM rooms WHERE name = $2) << 40) \
+             AND messages_fts.rowid < (((SELECT num FROM rooms WHERE name = $2) + 1) << 40) \
+             AND NOT m.deleted AND (m.ts_ms < $3 OR (m.ts_ms = $3 AND m.id < $4)) \
+             ORDER BY messages_fts.rowid DESC LIMIT $5"
+        );
+        let take = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = pool.acquire().await?;
+        let mut found: Vec<MessageRow> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for room in rooms {
+            if seen.contains(&room.as_str()) {
+                continue;
+            }
+            seen.push(room);
+            let (ts, id) = page_start(room, after);
+            let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+                .bind(&matching)
+                .bind(room)
+                .bind(ts)
+                .bind(id)
+                .bind(take)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows);
+        }
+        found.sort_by(|a, b| (b.ts_ms, &b.room, b.id).cmp(&(a.ts_ms, &a.room, a.id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+/// The low 40 bits of a search index key: the message's id.
+const ID_MASK: i64 = (1 << 40) - 1;
+
+/// Where a room's search results start, after `after`, as (time, id):
+/// its messages older than that time, or as old with an id below that.
+/// Results are ordered by (time, room, id), so at the cursor's time a room
+/// named before the cursor's room has all its messages still to come, one
+/// named after it none.
+pub(super) fn page_start(room: &str, after: Option<&SearchAfter>) -> (i64, i64) {
+    match after {
+        None => (i64::MAX, i64::MAX),
+        Some(a) => match room.cmp(a.room.as_str()) {
+            std::cmp::Ordering::Less => (a.ts_ms, i64::MAX),
+            std::cmp::Ordering::Equal => (a.ts_ms, a.id),
+            std::cmp::Ordering::Greater => (a.ts_ms, i64::MIN),
+        },
+    }
 }
 
 impl SqliteLog {
@@ -138,6 +222,12 @@ impl MessageLog for SqliteLog {
         Ok(rx)
     }
 
+    async fn change(&self, room: &str, id: i64, change: Change) -> Result<Changed, StoreError> {
+        let room = room.to_string();
+        self.write(|reply| Write::Change(room, id, change, reply))
+            .await
+    }
+
     async fn create_room(
         &self,
         room: &str,
@@ -160,6 +250,7 @@ impl MessageLog for SqliteLog {
 /// What one queued write came to, before the commit decides its fate.
 enum Outcome {
     Appended(Appended),
+    Changed(Changed),
     Done,
 }
 
@@ -167,9 +258,21 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     // The writer is the only one to hand out ids, so it may remember them;
     // forgotten after a failed transaction.
     let mut last_ids: HashMap<String, i64> = HashMap::new();
+    // The time of the last batch: a message's time never goes back, even
+    // when the system clock does, so a room's ids and times rise together
+    // (search reads a room newest first by id).
+    let mut last_ms: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(active_ms), 0) FROM rooms WHERE last_id > 0")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = write_batch(&mut conn, &mut last_ids, &batch).await;
+        let now = now_ms().max(last_ms);
+        let result = write_batch(&mut conn, &mut last_ids, &batch, now).await;
+        if result.is_ok() {
+            last_ms = now;
+        }
         if result.is_err() {
             last_ids.clear();
         }
@@ -191,7 +294,13 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
                 Write::Append(_, reply) => {
                     let _ = reply.send(outcome.and_then(|o| match o {
                         Outcome::Appended(a) => Ok(a),
-                        Outcome::Done => Err(StoreError::Closed),
+                        _ => Err(StoreError::Closed),
+                    }));
+                }
+                Write::Change(_, _, _, reply) => {
+                    let _ = reply.send(outcome.and_then(|o| match o {
+                        Outcome::Changed(c) => Ok(c),
+                        _ => Err(StoreError::Closed),
                     }));
                 }
                 Write::CreateRoom(_, _, reply) => {
@@ -225,11 +334,10 @@ async fn stored_sends(
         q.push_values(chunk, |mut b, (author, nonce)| {
             b.push_bind(*author).push_bind(*nonce);
         });
-        q.push(
-            ") SELECT m.room AS room, m.id AS id, m.author AS author, m.body AS body, \
-             m.ts_ms AS ts_ms, m.nonce AS nonce FROM v CROSS JOIN messages m \
-             ON m.author = v.author AND m.nonce = v.nonce WHERE m.nonce IS NOT NULL",
-        );
+        q.push(format!(
+            ") SELECT {MESSAGE_COLUMNS_OF_M} FROM v CROSS JOIN messages m \
+             ON m.author = v.author AND m.nonce = v.nonce WHERE m.nonce IS NOT NULL"
+        ));
         let rows = q
             .build_query_as::<MessageRow>()
             .fetch_all(&mut *conn)
@@ -243,11 +351,11 @@ async fn write_batch(
     conn: &mut SqliteConnection,
     last_ids: &mut HashMap<String, i64>,
     batch: &[Write],
+    now: i64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     // IMMEDIATE: take the write lock at the start, so a lock held by another
     // process is waited out (busy timeout) rather than failing mid-way.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let now = now_ms();
     let appends: Vec<&NewMessage> = batch
         .iter()
         .filter_map(|w| match w {
@@ -280,6 +388,8 @@ async fn write_batch(
                             body: m.body.clone(),
                             ts: format_ts(now),
                             nonce: m.nonce.clone(),
+                            reply_to: m.reply_to,
+                            mentions: m.mentions.clone(),
                             ..Default::default()
                         };
                         new_rows.push(message.clone());
@@ -304,23 +414,20 @@ async fn write_batch(
                 .await?;
                 out.push(Outcome::Done);
             }
+            Write::Change(room, id, change, _) => {
+                // The messages appended before it in the batch are stored
+                // first: it may be one of them.
+                insert_messages(&mut tx, &new_rows, now).await?;
+                new_rows.clear();
+                let changed =
+                    apply_change::<Sqlite>(&mut tx, Sqlite::LOCK_ROOM_REV, room, *id, change, now)
+                        .await?;
+                out.push(Outcome::Changed(changed));
+            }
             Write::Shutdown(_) => out.push(Outcome::Done),
         }
     }
-    // One multi-row INSERT per chunk instead of a statement per message.
-    for chunk in new_rows.chunks(500) {
-        let mut q =
-            sqlx::QueryBuilder::new("INSERT INTO messages (room, id, author, body, ts_ms, nonce) ");
-        q.push_values(chunk, |mut b, m| {
-            b.push_bind(&m.room)
-                .push_bind(m.id)
-                .push_bind(&m.author)
-                .push_bind(&m.body)
-                .push_bind(now)
-                .push_bind(&m.nonce);
-        });
-        q.build().execute(&mut *tx).await?;
-    }
+    insert_messages(&mut tx, &new_rows, now).await?;
     // One UPDATE for every room the batch touched: each statement is a
     // round trip to sqlx's SQLite thread, and a batch may touch hundreds.
     for chunk in touched.chunks(300) {
@@ -336,6 +443,33 @@ async fn write_batch(
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// Stores new messages: one multi-row INSERT per chunk instead of a
+/// statement per message.
+async fn insert_messages(
+    conn: &mut SqliteConnection,
+    rows: &[Message],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    // 8 values a row: 4,000 in a statement, under SQLite's 32,766.
+    for chunk in rows.chunks(500) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO messages (room, id, author, body, ts_ms, nonce, reply_to, mentions) ",
+        );
+        q.push_values(chunk, |mut b, m| {
+            b.push_bind(&m.room)
+                .push_bind(m.id)
+                .push_bind(&m.author)
+                .push_bind(&m.body)
+                .push_bind(now)
+                .push_bind(&m.nonce)
+                .push_bind(m.reply_to)
+                .push_bind(mentions_json(&m.mentions));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The next id of `room`, made if new: remembered by the writer, else read

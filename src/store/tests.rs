@@ -2,8 +2,12 @@
 //! file, so that the memory store the hub's tests use is known to behave
 //! like the real ones in what the hub relies on.
 
-use super::{GuestClaim, MemoryStore, NewMessage, SqliteStore, Store, StoreError, now_ms};
+use super::{
+    Change, Changed, GuestClaim, MAX_REACTIONS, MemoryStore, NewMessage, SearchAfter, SqliteStore,
+    Store, StoreError, now_ms,
+};
 use crate::names::name_key;
+use crate::protocol::Message;
 use std::sync::Arc;
 
 const KEEP_MS: i64 = 60_000;
@@ -374,6 +378,441 @@ async fn behaves_like_a_store(store: &dyn Store) {
     keeps_the_directory(store).await;
     keeps_team_accounts(store).await;
     keeps_members(store).await;
+    keeps_changes(store).await;
+    searches(store).await;
+    finds_around(store).await;
+}
+
+async fn change(store: &dyn Store, room: &str, id: i64, change: Change) -> Changed {
+    store.change(room, id, change).await.expect("answered")
+}
+
+fn edit(by: &str, body: &str) -> Change {
+    Change::Edit {
+        by: by.into(),
+        body: body.into(),
+        mentions: crate::protocol::find_mentions(body),
+    }
+}
+
+fn react(by: &str, emoji: &str, on: bool) -> Change {
+    Change::React {
+        by: by.into(),
+        emoji: emoji.into(),
+        on,
+    }
+}
+
+fn delete(by: &str, admin: bool) -> Change {
+    Change::Delete {
+        by: by.into(),
+        admin,
+    }
+}
+
+/// The revision and message of a stored change.
+fn done(c: Changed) -> (i64, Message) {
+    match c {
+        Changed::Done { rev, message } => (rev, message),
+        other => panic!("expected a stored change, got {other:?}"),
+    }
+}
+
+/// Messages that change: the rules, revisions, `changes`, and every read
+/// showing the message as it now stands.
+async fn keeps_changes(store: &dyn Store) {
+    let mut first = msg("talk", "ann", "hello @bob", Some("t1"));
+    first.mentions = vec!["bob".into()];
+    let first = append(store, first).await.message;
+    assert_eq!(first.mentions, ["bob"]);
+    let mut reply = msg("talk", "bob", "hi ann", None);
+    reply.reply_to = Some(first.id);
+    let reply = append(store, reply).await.message;
+    assert_eq!(reply.reply_to, Some(first.id));
+    append(store, msg("talk", "ann", "third", None)).await;
+    append(store, msg("talk-2", "ann", "elsewhere", None)).await;
+    let stored = store.message("talk", reply.id).await.unwrap().unwrap();
+    assert_eq!((stored.reply_to, stored.body.as_str()), (Some(1), "hi ann"));
+    let stored = store.message("talk", first.id).await.unwrap().unwrap();
+    assert_eq!(stored.mentions, ["bob"]);
+    assert!(store.message("talk", 99).await.unwrap().is_none());
+    assert!(store.message("nowhere", 1).await.unwrap().is_none());
+    assert_eq!(store.last_rev("talk").await.unwrap(), 0);
+    assert_eq!(store.last_rev("nowhere").await.unwrap(), 0);
+    assert!(store.changes("talk", 0, 10, 10).await.unwrap().is_empty());
+
+    // Not found.
+    for (room, id) in [("talk", 99), ("talk", 0), ("nowhere", 1)] {
+        assert_eq!(
+            change(store, room, id, edit("ann", "x")).await,
+            Changed::NotFound,
+            "{room} {id}"
+        );
+    }
+
+    // Edits: the author only; the same body is no change.
+    let mut revs = Vec::new();
+    assert_eq!(
+        change(store, "talk", 1, edit("bob", "mine now")).await,
+        Changed::NotAuthor
+    );
+    assert_eq!(
+        change(store, "talk", 1, edit("ann", "hello @bob")).await,
+        Changed::Unchanged(store.message("talk", 1).await.unwrap().unwrap())
+    );
+    let (rev, edited) = done(change(store, "talk", 1, edit("ann", "hello @cy")).await);
+    revs.push(rev);
+    assert_eq!(rev, 1);
+    assert_eq!(edited.body, "hello @cy");
+    assert_eq!(edited.mentions, ["cy"]);
+    assert!(edited.edited.is_some());
+    assert_eq!((edited.id, edited.ts.as_str()), (1, first.ts.as_str()));
+    assert_eq!(store.message("talk", 1).await.unwrap().unwrap(), edited);
+
+    // Reactions: names in the order they came; on twice or off when not
+    // on is no change.
+    let (rev, m) = done(change(store, "talk", 1, react("bob", "👍", true)).await);
+    revs.push(rev);
+    let (rev, m2) = done(change(store, "talk", 1, react("cy", "👍", true)).await);
+    revs.push(rev);
+    assert_eq!(m.reactions["👍"], ["bob"]);
+    assert_eq!(m2.reactions["👍"], ["bob", "cy"]);
+    assert_eq!(m2.edited, edited.edited, "a reaction is no edit");
+    assert_eq!(
+        change(store, "talk", 1, react("bob", "👍", true)).await,
+        Changed::Unchanged(m2.clone())
+    );
+    assert_eq!(
+        change(store, "talk", 1, react("dan", "👍", false)).await,
+        Changed::Unchanged(m2.clone())
+    );
+    assert_eq!(store.last_rev("talk").await.unwrap(), 3);
+
+    // At most MAX_REACTIONS different emoji.
+    for i in 0..MAX_REACTIONS {
+        let (rev, _) = done(change(store, "talk", 3, react("bob", &format!("e{i}"), true)).await);
+        revs.push(rev);
+    }
+    assert_eq!(
+        change(store, "talk", 3, react("bob", "one too many", true)).await,
+        Changed::TooManyReactions
+    );
+    let (rev, m3) = done(change(store, "talk", 3, react("cy", "e0", true)).await);
+    revs.push(rev);
+    assert_eq!(m3.reactions.len(), MAX_REACTIONS);
+    assert_eq!(m3.reactions["e0"], ["bob", "cy"]);
+    let (rev, m3) = done(change(store, "talk", 3, react("bob", "e1", false)).await);
+    revs.push(rev);
+    assert!(!m3.reactions.contains_key("e1"));
+
+    // Deletes: the author or an admin; nothing kept but id, author, time.
+    assert_eq!(
+        change(store, "talk", 2, delete("cy", false)).await,
+        Changed::NotAuthor
+    );
+    change(store, "talk", 2, react("ann", "👍", true)).await;
+    revs.push(store.last_rev("talk").await.unwrap());
+    let (rev, gone) = done(change(store, "talk", 2, delete("cy", true)).await);
+    revs.push(rev);
+    assert!(gone.deleted);
+    assert_eq!(
+        (gone.id, gone.author.as_str(), gone.ts.as_str()),
+        (2, "bob", reply.ts.as_str())
+    );
+    assert!(gone.body.is_empty() && gone.mentions.is_empty() && gone.reactions.is_empty());
+    assert_eq!((gone.reply_to, gone.edited.as_deref()), (None, None));
+    assert_eq!(store.message("talk", 2).await.unwrap().unwrap(), gone);
+    assert_eq!(
+        change(store, "talk", 2, edit("bob", "back")).await,
+        Changed::Deleted
+    );
+    assert_eq!(
+        change(store, "talk", 2, react("ann", "👍", false)).await,
+        Changed::Deleted
+    );
+    assert_eq!(
+        change(store, "talk", 2, delete("bob", false)).await,
+        Changed::Unchanged(gone.clone())
+    );
+    let (rev, own) = done(change(store, "talk", 3, delete("ann", false)).await);
+    revs.push(rev);
+    assert!(own.deleted && own.reactions.is_empty());
+
+    // One revision per stored change, strictly increasing, shared by all
+    // kinds of change; another room counts its own.
+    assert_eq!(revs, (1..=revs.len() as i64).collect::<Vec<_>>());
+    let last = store.last_rev("talk").await.unwrap();
+    assert_eq!(last, revs.len() as i64);
+    let (other, _) = done(change(store, "talk-2", 1, react("bob", "🎉", true)).await);
+    assert_eq!(other, 1);
+    assert_eq!(store.last_rev("talk").await.unwrap(), last);
+
+    // `changes`: each message changed after a revision once, with its last
+    // revision, in revision order, at or below `upto`.
+    let all = store.changes("talk", 0, 10, 100).await.unwrap();
+    let got: Vec<(i64, i64)> = all.iter().map(|(rev, m)| (*rev, m.id)).collect();
+    assert_eq!(got, [(3, 1), (last - 1, 2), (last, 3)]);
+    for (rev, m) in &all {
+        assert_eq!(Some(m), store.message("talk", m.id).await.unwrap().as_ref());
+        assert!(*rev > 0);
+    }
+    assert_eq!(
+        store.changes("talk", 3, 10, 100).await.unwrap().len(),
+        2,
+        "after rev 3"
+    );
+    assert_eq!(store.changes("talk", last, 10, 100).await.unwrap().len(), 0);
+    let upto: Vec<i64> = store
+        .changes("talk", 0, 2, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, m)| m.id)
+        .collect();
+    assert_eq!(upto, [1, 2]);
+    let capped = store.changes("talk", 0, 10, 1).await.unwrap();
+    assert_eq!(capped.len(), 1);
+    assert_eq!(capped[0].1.id, 1);
+
+    // Every read shows the message as it now stands.
+    let page = store.page_before("talk", None, 10).await.unwrap();
+    assert_eq!(
+        page.messages,
+        [
+            store.message("talk", 1).await.unwrap().unwrap(),
+            gone.clone(),
+            own.clone()
+        ]
+    );
+    assert_eq!(page.messages[0].reactions["👍"], ["bob", "cy"]);
+    assert_eq!(store.range("talk", 0, 3, 10).await.unwrap(), page.messages);
+    // A retried send finds its message as it now stands.
+    let again = append(store, msg("talk", "ann", "hello @bob", Some("t1"))).await;
+    assert!(again.duplicate);
+    assert_eq!(again.message, page.messages[0]);
+}
+
+/// A change queued right behind the send it changes (one writer's queue:
+/// SQLite's, and the memory store's order) finds its message. PostgreSQL
+/// changes do not wait for the node's pending sends: no one knows a
+/// message's id before its send is acknowledged.
+async fn changes_follow_sends_in_order(store: &dyn Store) {
+    let pending = store
+        .submit(msg("queue", "bob", "quick", None))
+        .await
+        .unwrap();
+    let (rev, quick) = done(change(store, "queue", 1, edit("bob", "quicker")).await);
+    assert_eq!(pending.await.unwrap().unwrap().message.id, 1);
+    assert_eq!((rev, quick.body.as_str()), (1, "quicker"));
+    assert_eq!(store.message("queue", 1).await.unwrap().unwrap(), quick);
+}
+
+/// The results of `search`, ordered as the store orders them.
+async fn search_ids(store: &dyn Store, rooms: &[&str], query: &str) -> Vec<(String, i64)> {
+    let rooms: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+    let found = store.search(&rooms, query, None, 100).await.expect(query);
+    assert!(found.next.is_none(), "{query}: one page");
+    found
+        .messages
+        .iter()
+        .map(|m| (m.room.clone(), m.id))
+        .collect()
+}
+
+/// `(room, id)` pairs newest first, as search orders them.
+fn newest_first(messages: &[Message]) -> Vec<(String, i64)> {
+    let mut v: Vec<&Message> = messages.iter().collect();
+    // The wire time has a fixed width: its text sorts as the time does.
+    v.sort_by(|a, b| (&b.ts, &b.room, b.id).cmp(&(&a.ts, &a.room, a.id)));
+    v.iter().map(|m| (m.room.clone(), m.id)).collect()
+}
+
+/// Search: without case or accents, typed syntax as text, current words
+/// only, the given rooms only, pages without gaps or repeats.
+async fn searches(store: &dyn Store) {
+    let mut sent = Vec::new();
+    for (room, body) in [
+        ("s1", "Un café au lait, s'il vous plaît"),
+        ("s1", "cafe without accent"),
+        ("s1", "L'ÉTÉ sera chaud"),
+        ("s1", "summer is hot, ete"),
+        ("s2", "CAFÉ in capitals"),
+        ("s2", r#"a quote "NEAR" * - AND ( here"#),
+        ("s3", "café in a room nobody asked for"),
+    ] {
+        sent.push(append(store, msg(room, "ann", body, None)).await.message);
+    }
+    let of = |picks: &[usize]| -> Vec<(String, i64)> {
+        let chosen: Vec<Message> = picks.iter().map(|&i| sent[i].clone()).collect();
+        newest_first(&chosen)
+    };
+    let s12 = ["s1", "s2"];
+    for q in [
+        "cafe", "café", "CAFÉ", "Cafe", "cafe*", "-cafe", "\"cafe\"", "cafe:",
+    ] {
+        assert_eq!(search_ids(store, &s12, q).await, of(&[0, 1, 4]), "{q}");
+    }
+    for q in ["ete", "été", "ÉTÉ", "ETE", "e\u{301}te\u{301}"] {
+        assert_eq!(search_ids(store, &s12, q).await, of(&[2, 3]), "{q}");
+    }
+    assert_eq!(search_ids(store, &s12, "UN CAFE").await, of(&[0]));
+    assert_eq!(search_ids(store, &s12, "lait café").await, of(&[0]));
+    assert_eq!(search_ids(store, &s12, "plait").await, of(&[0]));
+    // Search syntax typed by a person is text: never an operator, never an
+    // error.
+    assert_eq!(
+        search_ids(store, &s12, r#""NEAR" * - AND ("#).await,
+        of(&[5])
+    );
+    for q in [
+        "\"",
+        "*",
+        "(",
+        "-",
+        "NEAR(cafe lait)",
+        "cafe OR nothing",
+        "cafe AND NOT lait",
+        "lait NOT cafe",
+        "^cafe",
+        "body:cafe",
+        "cafe + )",
+        "",
+        "   ",
+        "👍",
+        "\0",
+    ] {
+        let found = search_ids(store, &s12, q).await;
+        assert!(
+            found.iter().all(|(room, _)| room != "s3"),
+            "{q}: only the given rooms"
+        );
+        if [
+            "NEAR(cafe lait)",
+            "cafe OR nothing",
+            "\"",
+            "*",
+            "(",
+            "",
+            "👍",
+        ]
+        .contains(&q)
+        {
+            assert!(found.is_empty(), "{q}: {found:?}");
+        }
+    }
+    // A 10 KB query does no harm.
+    let long = "cafe ".repeat(2_000);
+    assert_eq!(search_ids(store, &s12, &long).await, of(&[0, 1, 4]));
+    let many: String = (0..2_000).map(|i| format!("w{i} ")).collect();
+    assert!(search_ids(store, &s12, &many).await.is_empty());
+    assert!(
+        search_ids(store, &s12, &"a".repeat(10_000))
+            .await
+            .is_empty()
+    );
+    let quotes = "\"".repeat(10_000);
+    assert!(search_ids(store, &s12, &quotes).await.is_empty());
+
+    // Only the given rooms.
+    assert_eq!(search_ids(store, &["s3"], "cafe").await, of(&[6]));
+    assert_eq!(
+        search_ids(store, &["s1", "s2", "s3"], "cafe").await,
+        of(&[0, 1, 4, 6])
+    );
+    assert!(search_ids(store, &[], "cafe").await.is_empty());
+    assert!(search_ids(store, &["nowhere"], "cafe").await.is_empty());
+
+    // Edited-away words are gone, edited-in ones found; a deleted
+    // message's words are gone for good.
+    done(change(store, "s1", 2, edit("ann", "tea instead")).await);
+    assert_eq!(search_ids(store, &s12, "cafe").await, of(&[0, 4]));
+    assert_eq!(search_ids(store, &s12, "tea").await, of(&[1]));
+    assert!(search_ids(store, &s12, "accent").await.is_empty());
+    done(change(store, "s1", 1, delete("ann", false)).await);
+    assert_eq!(search_ids(store, &s12, "cafe").await, of(&[4]));
+    assert!(search_ids(store, &s12, "lait").await.is_empty());
+    // A reaction leaves the words alone.
+    done(change(store, "s2", 1, react("bob", "☕", true)).await);
+    let found = store
+        .search(&["s2".to_string()], "capitals", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.messages.len(), 1);
+    assert_eq!(found.messages[0].reactions["☕"], ["bob"]);
+
+    // Pages: every result once, newest first, `next` while pages are full.
+    for i in 0..25 {
+        append(store, msg("p1", "ann", &format!("page word {i}"), None)).await;
+        if i % 3 == 0 {
+            append(store, msg("p2", "bob", &format!("another page {i}"), None)).await;
+        }
+        if i % 4 == 0 {
+            append(store, msg("p3", "cy", &format!("no match {i}"), None)).await;
+        }
+    }
+    let rooms: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
+    let whole = store.search(&rooms, "page", None, 100).await.unwrap();
+    assert_eq!(whole.messages.len(), 34);
+    assert!(whole.next.is_none());
+    assert_eq!(
+        whole
+            .messages
+            .iter()
+            .map(|m| (m.room.clone(), m.id))
+            .collect::<Vec<_>>(),
+        newest_first(&whole.messages)
+    );
+    for size in [1, 5, 7, 34] {
+        let mut paged: Vec<Message> = Vec::new();
+        let mut after: Option<SearchAfter> = None;
+        loop {
+            let page = store
+                .search(&rooms, "PAGE", after.as_ref(), size)
+                .await
+                .unwrap();
+            assert!(page.messages.len() <= size);
+            assert_eq!(page.next.is_some(), page.messages.len() == size);
+            paged.extend(page.messages);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(paged.len() <= 34, "pages of {size} repeat results");
+        }
+        assert_eq!(paged, whole.messages, "pages of {size}");
+    }
+}
+
+/// `around`: about half before, the message, the rest after.
+async fn finds_around(store: &dyn Store) {
+    for i in 1..=30 {
+        append(store, msg("long", "ann", &format!("m{i}"), None)).await;
+    }
+    let around = |id: i64, limit: usize| async move {
+        let a = store.around("long", id, limit).await.unwrap();
+        let ids: Vec<i64> = a.messages.iter().map(|m| m.id).collect();
+        (ids, a.more_before, a.more_after)
+    };
+    assert_eq!(around(15, 7).await, ((12..=18).collect(), true, true));
+    assert_eq!(around(15, 6).await, ((13..=18).collect(), true, true));
+    assert_eq!(around(1, 7).await, ((1..=7).collect(), false, true));
+    assert_eq!(around(2, 7).await, ((1..=7).collect(), false, true));
+    assert_eq!(around(30, 7).await, ((24..=30).collect(), true, false));
+    assert_eq!(around(29, 7).await, ((24..=30).collect(), true, false));
+    assert_eq!(around(15, 100).await, ((1..=30).collect(), false, false));
+    assert_eq!(around(4, 1).await, (vec![4], true, true));
+    let short = store.around("talk-2", 1, 7).await.unwrap();
+    assert_eq!(short.messages.len(), 1);
+    assert!(!short.more_before && !short.more_after);
+    assert_eq!(short.messages[0].reactions["🎉"], ["bob"]);
+    assert!(
+        store
+            .around("nowhere", 1, 7)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 /// Team accounts (issue 14), after [`keeps_the_directory`] made `Ann`, the
@@ -543,6 +982,7 @@ async fn keeps_team_accounts(store: &dyn Store) {
 async fn the_memory_store_behaves_like_a_store() {
     let store: Arc<dyn Store> = MemoryStore::new();
     behaves_like_a_store(&*store).await;
+    changes_follow_sends_in_order(&*store).await;
 }
 
 #[tokio::test]
@@ -551,6 +991,7 @@ async fn the_sqlite_store_behaves_like_a_store() {
     let path = dir.path().join("store.db");
     let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
     behaves_like_a_store(&store).await;
+    changes_follow_sends_in_order(&store).await;
     store.close().await;
 }
 
