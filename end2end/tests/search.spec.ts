@@ -101,10 +101,12 @@ test('find an old message, open its room at it, and go back to the results', asy
   await expect(panel).toHaveCount(0);
 
   // The address alone opens the room at the message, in a new tab too.
-  const tab = await open(browser, server, href!);
+  const tab = await page.context().newPage();
+  await tab.goto(server.url + href!);
+  await hydrated(tab);
   await expect(tab.locator(`li[data-id="${id}"]`)).toBeInViewport();
+  await expect(tab.locator(`li[data-id="${id}"]`)).toContainText('un café crème');
   expectNoPageErrors(page);
-  expectNoPageErrors(tab);
 });
 
 test('more results come as one scrolls; no results, a query too long, a visitor', async ({ browser }) => {

@@ -191,8 +191,9 @@ pub fn SearchBox() -> impl IntoView {
         }
         "ArrowDown" if !search.hits.with_untracked(Vec::is_empty) => {
             ev.prevent_default();
+            // On a phone the results may have stepped aside: they show first.
             search.collapsed.set(false);
-            focus_result(0);
+            request_animation_frame(|| focus_result(0));
         }
         _ => {}
     };
