@@ -62,6 +62,8 @@ pub fn App() -> impl IntoView {
     provide_context(layout);
     provide_context(sender);
     provide_context(chat);
+    // The search keeps its results across rooms (and from `/` to `/r/…`).
+    provide_context(crate::ui::search::Search::new());
     #[cfg(feature = "hydrate")]
     browser::run(chat, layout, sender);
     let not_found = move || view! { <p class="not-found">{move || layout.t(K::NotFoundPage)}</p> };

@@ -4,7 +4,8 @@
 //! hydrates the page in the browser (feature `hydrate`). See
 //! `docs/ARCHITECTURE.md` for one message's way through the modules.
 
-#![recursion_limit = "256"]
+// The chat page's view is one deep type (Leptos builds it statically).
+#![recursion_limit = "512"]
 
 pub mod account;
 pub mod admin;

@@ -12,6 +12,7 @@ use super::new_room::{Dialogs, NewRoomDialogs, PeopleNames};
 use super::nickname::NicknameForm;
 use super::people::People;
 use super::rooms::{DEFAULT_ROOM, is_dm, is_private, room_label};
+use super::search::{JumpToMessage, Search, SearchBox, SearchPanel};
 use super::sidebar::Sidebar;
 use super::snapshot;
 use super::state::Chat;
@@ -25,6 +26,7 @@ use leptos_router::hooks::use_params_map;
 pub fn ChatPage() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
+    let search = expect_context::<Search>();
     provide_context(Dialogs::new());
     let params = use_params_map();
     let room = Memo::new(move |_| {
@@ -84,6 +86,8 @@ pub fn ChatPage() -> impl IntoView {
             data-hydrated=move || layout.hydrated.get().then_some("true")
             class:menu-open=move || layout.menu_open.get()
             class:people-open=move || layout.people_open.get()
+            class:search-open=move || search.open.get()
+            class:search-collapsed=move || search.collapsed.get()
         >
             <a class="skip-link" href=skip_target>
                 {layout.tr(K::SkipToComposer)}
@@ -111,6 +115,7 @@ pub fn ChatPage() -> impl IntoView {
                             <TopicLine/>
                         </div>
                     </div>
+                    <SearchBox/>
                     <StatusBadge/>
                     <a
                         class="account-link"
@@ -143,9 +148,11 @@ pub fn ChatPage() -> impl IntoView {
                     <super::conversation::RefusedNotice/>
                     <TypingLine/>
                     <Footer/>
+                    <JumpToMessage/>
                 </div>
             </main>
             <People/>
+            <SearchPanel/>
             <NewRoomDialogs/>
             <PeopleNames/>
             <p class="visually-hidden" aria-live="polite" aria-atomic="true">

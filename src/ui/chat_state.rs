@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 
 mod conversation;
 pub use conversation::{Change, MAX_SEEK_PAGES, mentions_me, unread_mentions};
+mod jump;
+pub use jump::Jump;
 
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
@@ -360,6 +362,8 @@ pub struct ChatState {
     pub refused: Option<(Change, ErrorCode)>,
     /// The room and kind of the change last sent, until answered.
     asked: Option<(String, Change)>,
+    /// The message the page is to show (a search result, `?around=`).
+    pub jump: Option<Jump>,
     rooms: BTreeMap<String, RoomState>,
     /// The last read id per room, as this browser remembers them.
     marks: BTreeMap<String, i64>,
@@ -383,6 +387,7 @@ impl Default for ChatState {
             creating: None,
             refused: None,
             asked: None,
+            jump: None,
             rooms: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
@@ -928,7 +933,11 @@ impl ChatState {
                 for m in messages {
                     merge_into(&mut r.lines, m);
                 }
-                out.send = self.seek_further(&room);
+                let mut send = self.seek_further(&room);
+                // A reply's original or a search result: whichever asked (one
+                // page at a time: each sees the other's request).
+                send.extend(self.continue_jump());
+                out.send = send;
             }
             ServerFrame::Typing { room, user } => {
                 if Some(user.as_str()) == self.name.as_deref() {
@@ -1149,7 +1158,9 @@ impl ChatState {
                 }
             }
         }
-        resend
+        let mut send = resend;
+        send.extend(self.continue_jump());
+        send
     }
 
     fn on_message(&mut self, m: Message) -> Reaction {

@@ -228,6 +228,26 @@ table! {
     TypingMany => "Several people are typing…", "Plusieurs personnes écrivent…";
     Loading => "Loading…", "Chargement…";
     LoadOlder => "Load older messages", "Charger les messages précédents";
+    // ---- search ----
+    SearchLabel => "Search messages", "Rechercher dans les messages";
+    SearchPlaceholder => "Search", "Rechercher";
+    OpenSearch => "Search messages (Ctrl+K)", "Rechercher dans les messages (Ctrl+K)";
+    SearchResultsFor => "Results for “{q}”", "Résultats pour «\u{a0}{q}\u{a0}»";
+    SearchHint => "Type words to find them in the rooms you can read, without minding case or accents.",
+        "Tapez des mots pour les trouver dans les salons que vous pouvez lire, sans souci des majuscules ni des accents.";
+    Searching => "Searching…", "Recherche…";
+    NoResults => "No message matches “{q}”.", "Aucun message ne correspond à «\u{a0}{q}\u{a0}».";
+    SearchTooLong => "A search is {n} characters at most.", "Une recherche compte {n}\u{a0}caractères au plus.";
+    SearchUnreachable => "The search did not answer. Try again in a moment.",
+        "La recherche n’a pas répondu. Réessayez dans un instant.";
+    SearchGuest => "Signed out, you search the public rooms only.",
+        "Sans compte connecté, vous ne cherchez que dans les salons publics.";
+    MoreResults => "More results", "Plus de résultats";
+    CloseSearch => "Close the search", "Fermer la recherche";
+    BackToResults => "Back to the results", "Retour aux résultats";
+    MessageMissing => "That message is no longer in the room’s history.",
+        "Ce message n’est plus dans l’historique du salon.";
+    // ---- end of search ----
     MessagesIn => "Messages in {room}", "Messages dans {room}";
     Empty => "No messages yet. Say hello!", "Pas encore de message. Dites bonjour\u{a0}!";
     NewMessagesOne => "{n} new message", "{n} nouveau message";

@@ -276,10 +276,11 @@ impl Builder<'_> {
             },
             Kind::Flat { block } => {
                 if let Some(parent) = self.stack.last_mut() {
-                    if block && !parent.children.is_empty() {
-                        if parent.children.last() != Some(&Node::Break) {
-                            parent.children.push(Node::Break);
-                        }
+                    if block
+                        && !parent.children.is_empty()
+                        && parent.children.last() != Some(&Node::Break)
+                    {
+                        parent.children.push(Node::Break);
                     }
                     parent.children.extend(children);
                 }

@@ -334,6 +334,22 @@ impl Chat {
         self.change(|s| s.load_older(&room.name()));
     }
 
+    /// Opens a room at one message (see [`ChatState::jump_to`]).
+    pub fn jump_to(&self, room: &str, id: i64) {
+        self.change(|s| s.jump_to(room, id));
+    }
+
+    /// The jump in progress, and whether its message is shown (reactive).
+    pub fn jump(&self) -> Option<(super::chat_state::Jump, bool)> {
+        self.state
+            .with(|s| s.jump.clone().map(|j| (j, s.jump_found())))
+    }
+
+    /// The page showed the message of the jump, or gave up.
+    pub fn jump_done(&self) {
+        self.state.update(ChatState::jump_done);
+    }
+
     /// Marks what a room shows as read, and remembers it.
     pub fn mark_read(&self, room: Room) {
         if self.change_if(|s| s.mark_read(&room.name())) {
