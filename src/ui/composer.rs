@@ -248,6 +248,8 @@ pub fn Composer() -> impl IntoView {
             </p>
         </Show>
     }
+    // Erased: the page's view type would otherwise grow past the compiler's depth.
+    .into_any()
 }
 
 /// A fresh nonce for a `send`: the time and a random part. Sends happen

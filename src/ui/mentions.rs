@@ -12,12 +12,7 @@ fn name_char(c: char) -> bool {
 /// address) is not one.
 pub fn mention_query(text: &str, caret: usize) -> Option<(usize, &str)> {
     let before = text.get(..caret)?;
-    let start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| !name_char(*c))
-        .map(|(i, c)| (i, c))?;
-    let (at, c) = start;
+    let (at, c) = before.char_indices().rev().find(|(_, c)| !name_char(*c))?;
     if c != '@' {
         return None;
     }

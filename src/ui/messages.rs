@@ -47,6 +47,8 @@ pub fn MessageList() -> impl IntoView {
     let last_height = StoredValue::new(0i32);
     // (room, first id, last id) at the last look.
     let seen = StoredValue::new((String::new(), None::<i64>, None::<i64>));
+    // The scroll position at the last scroll event.
+    let last_top = StoredValue::new(0i32);
     let ui = ConvUi::new();
     provide_context(ui);
 
@@ -155,7 +157,13 @@ pub fn MessageList() -> impl IntoView {
         let Some(el) = scroller.get_untracked() else {
             return;
         };
-        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < BOTTOM_SLACK;
+        // Only a scroll up leaves the bottom: messages coming faster than
+        // frames grow the list past the slack between our own scrolls down.
+        let top = el.scroll_top();
+        let down = top >= last_top.get_value();
+        last_top.set_value(top);
+        let bottom = el.scroll_height() - top - el.client_height() < BOTTOM_SLACK
+            || (down && at_bottom.get_untracked());
         if bottom != at_bottom.get_untracked() {
             at_bottom.set(bottom);
         }
@@ -442,6 +450,7 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
             </div>
         </li>
     }
+    .into_any()
 }
 
 /// Whether a click landed on a control inside the message (a button, a
