@@ -63,7 +63,8 @@ async fn join_gets_online_list_and_history() {
     let j = alice.join("general").await;
     assert_eq!(
         obj_keys(&j),
-        vec!["history", "more", "online", "room", "type"],
+        // `rev`: the room's revision, to resume from (PROTOCOL-NOTES).
+        vec!["history", "more", "online", "rev", "room", "type"],
         "{j}"
     );
     assert_eq!(j["room"], "general");
