@@ -6,19 +6,12 @@
 import { test, expect, Page, Browser, BrowserContextOptions } from '@playwright/test';
 import path from 'node:path';
 import { Server } from './server';
-import { BOT, BOT_TOKEN, joinAs, say, roomItem, expectNoPageErrors } from './helpers';
+import { BOT, BUSY_ENV, BOT_TOKEN, joinAs, say, roomItem, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
 test.beforeEach(async () => {
-  server = new Server({
-    CAUSERIE_BOT_TOKENS: BOT,
-    // Many posts in a row: lift the rate limits (per user and per address).
-    CAUSERIE_RATE_PER_SEC: '1000',
-    CAUSERIE_RATE_BURST: '1000',
-    CAUSERIE_IP_RATE_PER_SEC: '1000',
-    CAUSERIE_IP_RATE_BURST: '1000',
-  });
+  server = new Server(BUSY_ENV);
   await server.start();
 });
 

@@ -7,6 +7,16 @@ import { Server } from './server';
 export const BOT_TOKEN = 'e2e-token-123';
 export const BOT = `e2ebot:${BOT_TOKEN}`;
 
+/** A server with the test bot, for tests that post many messages in a
+ * row: the rate limits (per user and per address) lifted. */
+export const BUSY_ENV: Record<string, string> = {
+  CAUSERIE_BOT_TOKENS: BOT,
+  CAUSERIE_RATE_PER_SEC: '1000',
+  CAUSERIE_RATE_BURST: '1000',
+  CAUSERIE_IP_RATE_PER_SEC: '1000',
+  CAUSERIE_IP_RATE_BURST: '1000',
+};
+
 /** WebSockets each page opened, to check that navigation keeps one. */
 export const sockets = new Map<Page, WebSocket[]>();
 /** Uncaught errors each page threw (a panic in the WASM shows here). */

@@ -1,18 +1,11 @@
 import { test, expect, Page } from '@playwright/test';
 import { Server } from './server';
-import { BOT, joinAs, post, roomItem, expectNoPageErrors } from './helpers';
+import { BUSY_ENV, joinAs, post, roomItem, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
 test.beforeEach(async () => {
-  // Many posts in a row: lift the rate limits (per user and per address).
-  server = new Server({
-    CAUSERIE_BOT_TOKENS: BOT,
-    CAUSERIE_RATE_PER_SEC: '1000',
-    CAUSERIE_RATE_BURST: '1000',
-    CAUSERIE_IP_RATE_PER_SEC: '1000',
-    CAUSERIE_IP_RATE_BURST: '1000',
-  });
+  server = new Server(BUSY_ENV);
   await server.start();
 });
 
