@@ -372,9 +372,24 @@ impl Hub {
         room_name: &str,
         resume: Option<protocol::Resume>,
     ) -> Result<(), HubError> {
+        self.check_access(actor, room_name).await?;
+        // The room's state may be forgotten (its last member gone) while
+        // this join reads the store; a member added to a forgotten state
+        // would hear nothing, so such a join starts over with the new one.
+        while !self.join_once(outbox, room_name, resume).await? {}
+        Ok(())
+    }
+
+    /// One attempt at [`Hub::join`]: false when the room's state was
+    /// forgotten meanwhile and nothing was done.
+    async fn join_once(
+        &self,
+        outbox: &Outbox,
+        room_name: &str,
+        resume: Option<protocol::Resume>,
+    ) -> Result<bool, HubError> {
         let resume_rev = resume.and_then(protocol::Resume::rev);
         let resume = resume.map(protocol::Resume::id);
-        self.check_access(actor, room_name).await?;
         if self.existing_room(room_name).is_none() {
             // A room someone is in here is known to the store already.
             self.store.create_room(room_name).await?;
@@ -469,6 +484,9 @@ impl Hub {
             }
             {
                 let mut st = lock(&room);
+                if st.forgotten {
+                    return Ok(false);
+                }
                 let now = st.last().unwrap_or(last);
                 if now == last && st.revs.last().unwrap_or(rev) <= rev {
                     let remote = lock(&self.remote);
@@ -493,7 +511,7 @@ impl Hub {
                         }
                         Some(false) => {}
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
             }
             let newer = lock(&room).last().unwrap_or(last);
@@ -528,10 +546,13 @@ impl Hub {
 
     fn forget_if_empty(&self, room_name: &str) {
         let mut rooms = lock(&self.rooms);
-        if let Some(room) = rooms.get(room_name)
-            && lock(room).is_empty()
-        {
-            rooms.remove(room_name);
+        if let Some(room) = rooms.get(room_name) {
+            let mut st = lock(room);
+            if st.is_empty() {
+                st.forgotten = true;
+                drop(st);
+                rooms.remove(room_name);
+            }
         }
     }
 

@@ -33,6 +33,8 @@ pub struct RoomState {
     pending: BTreeMap<i64, Message>,
     /// Since when the sequencer has waited for a missing id.
     pub gap_since: Option<Instant>,
+    /// Dropped from the hub's rooms: a join that holds it starts over.
+    pub forgotten: bool,
     /// Presence changes waiting for the next tick (busy rooms only).
     batch_joined: BTreeSet<String>,
     batch_left: BTreeSet<String>,
@@ -50,6 +52,7 @@ impl RoomState {
             last: None,
             pending: BTreeMap::new(),
             gap_since: None,
+            forgotten: false,
             batch_joined: BTreeSet::new(),
             batch_left: BTreeSet::new(),
             revs: Revisions::default(),
