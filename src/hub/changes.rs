@@ -222,17 +222,18 @@ impl Hub {
 
 /// A search cursor as the client sees it: opaque, but only text.
 fn encode_cursor(after: &SearchAfter) -> String {
-    hex::encode(format!("{}:{}:{}", after.ts_ms, after.id, after.room))
+    hex::encode(format!("{}:{}", after.id, after.room))
 }
 
 fn decode_cursor(cursor: &str) -> Option<SearchAfter> {
     let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
-    let mut parts = text.splitn(3, ':');
-    let ts_ms = parts.next()?.parse().ok()?;
-    let id = parts.next()?.parse().ok()?;
-    let room = parts.next()?.to_string();
-    protocol::parse_room(&room).ok()?;
-    Some(SearchAfter { ts_ms, room, id })
+    let (id, room) = text.split_once(':')?;
+    let id = id.parse().ok()?;
+    protocol::parse_room(room).ok()?;
+    Some(SearchAfter {
+        room: room.to_string(),
+        id,
+    })
 }
 
 #[cfg(test)]
@@ -263,12 +264,17 @@ mod tests {
     #[test]
     fn cursors_read_back_and_refuse_garbage() {
         let after = SearchAfter {
-            ts_ms: 1_764_000_000_123,
             room: "dm:alice:bob".into(),
             id: 42,
         };
         assert_eq!(decode_cursor(&encode_cursor(&after)), Some(after));
-        for bad in ["", "zz", "3a3a", &hex::encode("1:2:Not A Room")] {
+        for bad in [
+            "",
+            "zz",
+            "3a3a",
+            &hex::encode("2:Not A Room"),
+            &hex::encode("x:general"),
+        ] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }

@@ -49,14 +49,18 @@ struct State {
     invites: Vec<Invite>,
     /// Guest name key → blocked until (ms).
     guest_blocks: HashMap<String, i64>,
+    /// The last message's place in the order of every room's.
+    seq: i64,
 }
 
 struct Room {
     /// As they now stand; message `id` at `id - 1`.
     messages: Vec<Message>,
-    /// Each message's time (ms) and the revision of its last change (0:
-    /// none), by the same place.
+    /// Each message's time (ms), the order it was stored in across rooms
+    /// (search's order), and the revision of its last change (0: none), by
+    /// the same place.
     times: Vec<i64>,
+    seqs: Vec<i64>,
     revs: Vec<i64>,
     last_rev: i64,
     created_ms: i64,
@@ -97,6 +101,7 @@ impl Room {
         Room {
             messages: Vec::new(),
             times: Vec::new(),
+            seqs: Vec::new(),
             revs: Vec::new(),
             last_rev: 0,
             created_ms: now,
@@ -211,6 +216,8 @@ impl State {
         };
         room.messages.push(message.clone());
         room.times.push(now);
+        self.seq += 1;
+        room.seqs.push(self.seq);
         room.revs.push(0);
         room.active_ms = now;
         if let Some(nonce) = &message.nonce {
@@ -445,26 +452,28 @@ impl Store for MemoryStore {
         if words.is_empty() {
             return Ok(Found::default());
         }
+        let below = match after {
+            None => i64::MAX,
+            Some(a) => match s.rooms.get(&a.room) {
+                Some(r) if a.id >= 1 && (a.id as usize) <= r.seqs.len() => {
+                    r.seqs[a.id as usize - 1]
+                }
+                _ => return Ok(Found::default()),
+            },
+        };
         let mut found: Vec<(i64, &Message)> = s
             .rooms
             .iter()
             .filter(|(name, _)| rooms.contains(name))
-            .flat_map(|(_, r)| r.times.iter().copied().zip(&r.messages))
-            .filter(|(ts, m)| {
-                !m.deleted
-                    && after.is_none_or(|a| {
-                        (*ts, m.room.as_str(), m.id) < (a.ts_ms, a.room.as_str(), a.id)
-                    })
-                    && has_words(&m.body, &words)
-            })
+            .flat_map(|(_, r)| r.seqs.iter().copied().zip(&r.messages))
+            .filter(|(seq, m)| !m.deleted && *seq < below && has_words(&m.body, &words))
             .collect();
-        found.sort_by(|(ta, a), (tb, b)| (tb, &b.room, b.id).cmp(&(ta, &a.room, a.id)));
+        found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         found.truncate(limit);
         let next = found
             .last()
             .filter(|_| limit > 0 && found.len() >= limit)
-            .map(|(ts, m)| SearchAfter {
-                ts_ms: *ts,
+            .map(|(_, m)| SearchAfter {
                 room: m.room.clone(),
                 id: m.id,
             });

@@ -93,10 +93,10 @@ pub enum Changed {
 pub const MAX_REACTIONS: usize = 40;
 
 /// Where a page of search results ends: the next page starts after it.
-/// Results are ordered newest first by (time, room, id).
+/// Results are ordered newest first by the order they were stored in,
+/// across rooms; a page ends at a message, and the next starts after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchAfter {
-    pub ts_ms: i64,
     pub room: String,
     pub id: i64,
 }

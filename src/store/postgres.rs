@@ -132,11 +132,10 @@ impl Dialect for Postgres {
         done.rows_affected()
     }
 
-    /// One statement: for each room, its newest matches (the planner
-    /// reads the room newest first, checking each message's stored words,
-    /// for a common word, and the words index for a rare one), merged.
-    /// Within a room, ids and times rise together (a batch's time is never
-    /// before the room's last), so newest by id is newest by time.
+    /// One statement over every room, newest first by `seq` (the order
+    /// messages were stored in), stopped at the first `limit`: the planner
+    /// reads messages newest first checking their stored words for a
+    /// common word, and the words index for a rare one.
     async fn search(
         pool: &Pool<Self>,
         rooms: &[String],
@@ -144,34 +143,36 @@ impl Dialect for Postgres {
         after: Option<&SearchAfter>,
         limit: usize,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
-        let (ts, room, id) = match after {
-            Some(a) => (a.ts_ms, a.room.as_str(), a.id),
-            None => (i64::MAX, "", i64::MAX),
+        // The cursor's message gives its key; one gone since (its room
+        // deleted) ends the results.
+        let below: Option<i64> = match after {
+            None => Some(i64::MAX),
+            Some(a) => {
+                sqlx::query_scalar("SELECT seq FROM messages WHERE room = $1 AND id = $2")
+                    .bind(&a.room)
+                    .bind(a.id)
+                    .fetch_optional(pool)
+                    .await?
+            }
         };
-        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
-            "SELECT {MESSAGE_COLUMNS_OF_M} FROM (SELECT DISTINCT unnest($1::text[]) AS name) r \
-             CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM messages \
-               WHERE room = r.name \
-               AND words @@ plainto_tsquery('simple'::regconfig, causerie_unaccent($2)) \
-               AND NOT deleted \
-               AND (ts_ms < $3 OR (ts_ms = $3 AND ($6 OR (r.name COLLATE \"C\" < $4 \
-                    OR (r.name = $4 AND id < $5))))) \
-               ORDER BY id DESC LIMIT $7) m \
-             ORDER BY m.ts_ms DESC, m.room COLLATE \"C\" DESC, m.id DESC LIMIT $7"
+        let Some(below) = below else {
+            return Ok(Vec::new());
+        };
+        sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages \
+             WHERE words @@ plainto_tsquery('simple'::regconfig, causerie_unaccent($1)) \
+             AND room = ANY($2) AND NOT deleted AND seq < $3 \
+             ORDER BY seq DESC LIMIT $4"
         ))
-        .bind(rooms)
         .bind(words.join(" "))
-        .bind(ts)
-        .bind(room)
-        .bind(id)
-        .bind(after.is_none())
+        .bind(rooms)
+        .bind(below)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         // Unnamed, so planned for these words: how common they are decides
         // the plan, and a plan kept for other words would not know.
         .persistent(false)
         .fetch_all(pool)
-        .await?;
-        Ok(rows)
+        .await
     }
 }
 

@@ -136,7 +136,6 @@ where
             .last()
             .filter(|_| rows.len() >= limit)
             .map(|r| SearchAfter {
-                ts_ms: r.ts_ms,
                 room: r.room.clone(),
                 id: r.id,
             });

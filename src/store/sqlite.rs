@@ -126,12 +126,12 @@ impl Dialect for Sqlite {
         done.rows_affected()
     }
 
-    /// One FTS5 query per room, over the room's range of the index's keys
-    /// (num << 40 | id) read newest first, so that a common word stops
-    /// after `limit` rows instead of sorting every match; the rooms'
-    /// pages are then merged. Within a room, ids and times rise together
-    /// (the writer's clock never goes back), so newest by id is newest by
-    /// time.
+    /// One FTS5 query over the whole index, read newest first (by `seq`,
+    /// the order messages were stored in) and stopped at the first
+    /// `limit` messages of the caller's rooms: a common word costs a page,
+    /// not every match. A reader of a few rooms has the index itself keep
+    /// to their rooms' tokens; for many, an intersection in the index costs
+    /// more than skipping others' messages (docs/PERFORMANCE.md, Search).
     async fn search(
         pool: &Pool<Self>,
         rooms: &[String],
@@ -139,66 +139,67 @@ impl Dialect for Sqlite {
         after: Option<&SearchAfter>,
         limit: usize,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let rooms_json = serde_json::to_string(rooms).unwrap_or_default();
+        let mut conn = pool.acquire().await?;
         // Each word a phrase of its own ("..."), so that nothing a person
         // typed is FTS5 syntax; phrases side by side must all match.
-        let matching = words
+        let phrases = words
             .iter()
             .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
             .collect::<Vec<_>>()
             .join(" ");
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_OF_M} FROM messages_fts \
-             JOIN messages m ON m.room = $2 AND m.id = (messages_fts.rowid & {ID_MASK}) \
-             WHERE messages_fts MATCH $1 \
-             AND messages_fts.rowid >= ((SELECT num FROM rooms WHERE name = $2) << 40) \
-             AND messages_fts.rowid < (((SELECT num FROM rooms WHERE name = $2) + 1) << 40) \
-             AND NOT m.deleted AND (m.ts_ms < $3 OR (m.ts_ms = $3 AND m.id < $4)) \
-             ORDER BY messages_fts.rowid DESC LIMIT $5"
-        );
-        let take = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut conn = pool.acquire().await?;
-        let mut found: Vec<MessageRow> = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
-        for room in rooms {
-            if seen.contains(&room.as_str()) {
-                continue;
+        let mut matching = format!("{{body}} : ({phrases})");
+        if rooms.len() <= INDEXED_ROOM_FILTER {
+            let nums: Vec<i64> = sqlx::query_scalar(
+                "SELECT num FROM rooms WHERE name IN (SELECT value FROM json_each($1))",
+            )
+            .bind(&rooms_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            if nums.is_empty() {
+                return Ok(Vec::new());
             }
-            seen.push(room);
-            let (ts, id) = page_start(room, after);
-            let rows: Vec<MessageRow> = sqlx::query_as(&sql)
-                .bind(&matching)
-                .bind(room)
-                .bind(ts)
-                .bind(id)
-                .bind(take)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows);
+            let tokens = nums
+                .into_iter()
+                .map(|n| format!("\"{}\"", room_token(n)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            matching.push_str(&format!(" AND {{room}} : ({tokens})"));
         }
-        found.sort_by(|a, b| (b.ts_ms, &b.room, b.id).cmp(&(a.ts_ms, &a.room, a.id)));
-        found.truncate(limit);
-        Ok(found)
+        // The cursor's message gives its key; one gone since (its room
+        // deleted) ends the results.
+        let below: Option<i64> = match after {
+            None => Some(i64::MAX),
+            Some(a) => {
+                sqlx::query_scalar("SELECT seq FROM messages WHERE room = $1 AND id = $2")
+                    .bind(&a.room)
+                    .bind(a.id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        };
+        let Some(below) = below else {
+            return Ok(Vec::new());
+        };
+        sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS_OF_M} FROM messages_fts \
+             JOIN messages m ON m.seq = messages_fts.rowid \
+             WHERE messages_fts MATCH $1 AND messages_fts.rowid < $2 \
+             AND m.room IN (SELECT value FROM json_each($3)) AND NOT m.deleted \
+             ORDER BY messages_fts.rowid DESC LIMIT $4"
+        ))
+        .bind(&matching)
+        .bind(below)
+        .bind(&rooms_json)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
     }
 }
 
-/// The low 40 bits of a search index key: the message's id.
-const ID_MASK: i64 = (1 << 40) - 1;
-
-/// Where a room's search results start, after `after`, as (time, id):
-/// its messages older than that time, or as old with an id below that.
-/// Results are ordered by (time, room, id), so at the cursor's time a room
-/// named before the cursor's room has all its messages still to come, one
-/// named after it none.
-pub(super) fn page_start(room: &str, after: Option<&SearchAfter>) -> (i64, i64) {
-    match after {
-        None => (i64::MAX, i64::MAX),
-        Some(a) => match room.cmp(a.room.as_str()) {
-            std::cmp::Ordering::Less => (a.ts_ms, i64::MAX),
-            std::cmp::Ordering::Equal => (a.ts_ms, a.id),
-            std::cmp::Ordering::Greater => (a.ts_ms, i64::MIN),
-        },
-    }
-}
+/// Up to how many rooms search has the index intersect the words with
+/// the rooms' tokens (each one more doclist to step through).
+const INDEXED_ROOM_FILTER: usize = 8;
 
 impl SqliteLog {
     async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
@@ -257,7 +258,7 @@ enum Outcome {
 async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     // The writer is the only one to hand out ids, so it may remember them;
     // forgotten after a failed transaction.
-    let mut last_ids: HashMap<String, i64> = HashMap::new();
+    let mut tips = Tips::default();
     // The time of the last batch: a message's time never goes back, even
     // when the system clock does, so a room's ids and times rise together
     // (search reads a room newest first by id).
@@ -269,12 +270,12 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = now_ms().max(last_ms);
-        let result = write_batch(&mut conn, &mut last_ids, &batch, now).await;
+        let result = write_batch(&mut conn, &mut tips, &batch, now).await;
         if result.is_ok() {
             last_ms = now;
         }
         if result.is_err() {
-            last_ids.clear();
+            tips = Tips::default();
         }
         let mut outcomes = match result {
             Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -347,9 +348,31 @@ async fn stored_sends(
     Ok(stored)
 }
 
+/// What the writer remembers between batches.
+#[derive(Default)]
+struct Tips {
+    /// Each room's last id, and its number (its search index token).
+    rooms: HashMap<String, RoomTip>,
+    /// The last search key handed out; `None` until read.
+    seq: Option<i64>,
+}
+
+#[derive(Clone, Copy)]
+struct RoomTip {
+    last_id: i64,
+    num: i64,
+}
+
+/// A new message on its way into the table and the search index.
+struct NewRow {
+    message: Message,
+    seq: i64,
+    room_num: i64,
+}
+
 async fn write_batch(
     conn: &mut SqliteConnection,
-    last_ids: &mut HashMap<String, i64>,
+    tips: &mut Tips,
     batch: &[Write],
     now: i64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
@@ -369,7 +392,7 @@ async fn write_batch(
     let mut answers: Vec<Message> = Vec::with_capacity(appends.len());
     let mut out = Vec::with_capacity(batch.len());
     let mut touched: Vec<String> = Vec::new();
-    let mut new_rows: Vec<Message> = Vec::new();
+    let mut new_rows: Vec<NewRow> = Vec::new();
     for w in batch {
         match w {
             Write::Append(m, _) => {
@@ -377,7 +400,8 @@ async fn write_batch(
                     Some(Step::Stored(s)) => (stored[s].clone(), true),
                     Some(Step::SameAs(j)) => (answers[j].clone(), true),
                     Some(Step::New) | None => {
-                        let id = next_id(&mut tx, last_ids, &m.room, now).await?;
+                        let (id, room_num) = next_id(&mut tx, tips, &m.room, now).await?;
+                        let seq = next_seq(&mut tx, tips).await?;
                         if !touched.contains(&m.room) {
                             touched.push(m.room.clone());
                         }
@@ -392,7 +416,11 @@ async fn write_batch(
                             mentions: m.mentions.clone(),
                             ..Default::default()
                         };
-                        new_rows.push(message.clone());
+                        new_rows.push(NewRow {
+                            message: message.clone(),
+                            seq,
+                            room_num,
+                        });
                         (message, false)
                     }
                 };
@@ -434,7 +462,7 @@ async fn write_batch(
         let mut q = sqlx::QueryBuilder::new("WITH v(name, last_id) AS (");
         q.push_values(chunk, |mut b, room| {
             b.push_bind(room)
-                .push_bind(last_ids.get(room).copied().unwrap_or(0));
+                .push_bind(tips.rooms.get(room).map_or(0, |t| t.last_id));
         });
         q.push(") UPDATE rooms SET last_id = v.last_id, active_ms = ")
             .push_bind(now)
@@ -445,19 +473,20 @@ async fn write_batch(
     Ok(out)
 }
 
-/// Stores new messages: one multi-row INSERT per chunk instead of a
-/// statement per message.
+/// Stores new messages and indexes their words: a multi-row INSERT per
+/// chunk into each table instead of a statement (or a trigger) per message.
 async fn insert_messages(
     conn: &mut SqliteConnection,
-    rows: &[Message],
+    rows: &[NewRow],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    // 8 values a row: 4,000 in a statement, under SQLite's 32,766.
+    // 9 values a row: 4,500 in a statement, under SQLite's 32,766.
     for chunk in rows.chunks(500) {
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO messages (room, id, author, body, ts_ms, nonce, reply_to, mentions) ",
+            "INSERT INTO messages (room, id, author, body, ts_ms, nonce, reply_to, mentions, seq) ",
         );
-        q.push_values(chunk, |mut b, m| {
+        q.push_values(chunk, |mut b, r| {
+            let m = &r.message;
             b.push_bind(&m.room)
                 .push_bind(m.id)
                 .push_bind(&m.author)
@@ -465,23 +494,50 @@ async fn insert_messages(
                 .push_bind(now)
                 .push_bind(&m.nonce)
                 .push_bind(m.reply_to)
-                .push_bind(mentions_json(&m.mentions));
+                .push_bind(mentions_json(&m.mentions))
+                .push_bind(r.seq);
+        });
+        q.build().execute(&mut *conn).await?;
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO messages_fts (rowid, body, room) ");
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.seq)
+                .push_bind(&r.message.body)
+                .push_bind(room_token(r.room_num));
         });
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// The next id of `room`, made if new: remembered by the writer, else read
-/// from the room's row.
+/// A room's token in the search index's `room` column.
+fn room_token(num: i64) -> String {
+    format!("r{num}")
+}
+
+/// The next search key: the order messages are stored in, across rooms.
+async fn next_seq(conn: &mut SqliteConnection, tips: &mut Tips) -> Result<i64, sqlx::Error> {
+    let last = match tips.seq {
+        Some(s) => s,
+        None => {
+            sqlx::query_scalar::<_, i64>("SELECT coalesce(max(seq), 0) FROM messages")
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
+    tips.seq = Some(last + 1);
+    Ok(last + 1)
+}
+
+/// The next id of `room`, made if new, and the room's number: remembered
+/// by the writer, else read from the room's row.
 async fn next_id(
     conn: &mut SqliteConnection,
-    last_ids: &mut HashMap<String, i64>,
+    tips: &mut Tips,
     room: &str,
     now: i64,
-) -> Result<i64, sqlx::Error> {
-    let last = match last_ids.get(room) {
-        Some(id) => *id,
+) -> Result<(i64, i64), sqlx::Error> {
+    let tip = match tips.rooms.get(room) {
+        Some(tip) => *tip,
         None => {
             sqlx::query(
                 "INSERT OR IGNORE INTO rooms (name, last_id, created_ms, active_ms) \
@@ -492,12 +548,18 @@ async fn next_id(
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            sqlx::query_scalar::<_, i64>("SELECT last_id FROM rooms WHERE name = ?")
-                .bind(room)
-                .fetch_one(&mut *conn)
-                .await?
+            let (last_id, num) =
+                sqlx::query_as::<_, (i64, i64)>("SELECT last_id, num FROM rooms WHERE name = ?")
+                    .bind(room)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            RoomTip { last_id, num }
         }
     };
-    last_ids.insert(room.to_string(), last + 1);
-    Ok(last + 1)
+    let next = RoomTip {
+        last_id: tip.last_id + 1,
+        ..tip
+    };
+    tips.rooms.insert(room.to_string(), next);
+    Ok((next.last_id, next.num))
 }

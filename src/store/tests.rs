@@ -619,12 +619,14 @@ async fn search_ids(store: &dyn Store, rooms: &[&str], query: &str) -> Vec<(Stri
         .collect()
 }
 
-/// `(room, id)` pairs newest first, as search orders them.
-fn newest_first(messages: &[Message]) -> Vec<(String, i64)> {
-    let mut v: Vec<&Message> = messages.iter().collect();
-    // The wire time has a fixed width: its text sorts as the time does.
-    v.sort_by(|a, b| (&b.ts, &b.room, b.id).cmp(&(&a.ts, &a.room, a.id)));
-    v.iter().map(|m| (m.room.clone(), m.id)).collect()
+/// `(room, id)` pairs newest first, as search orders them, of messages in
+/// the order they were stored (across rooms).
+fn newest_first(stored_in_order: &[Message]) -> Vec<(String, i64)> {
+    stored_in_order
+        .iter()
+        .rev()
+        .map(|m| (m.room.clone(), m.id))
+        .collect()
 }
 
 /// Search: without case or accents, typed syntax as text, current words
@@ -643,6 +645,8 @@ async fn searches(store: &dyn Store) {
         sent.push(append(store, msg(room, "ann", body, None)).await.message);
     }
     let of = |picks: &[usize]| -> Vec<(String, i64)> {
+        let mut picks = picks.to_vec();
+        picks.sort();
         let chosen: Vec<Message> = picks.iter().map(|&i| sent[i].clone()).collect();
         newest_first(&chosen)
     };
@@ -741,10 +745,13 @@ async fn searches(store: &dyn Store) {
     assert_eq!(found.messages[0].reactions["☕"], ["bob"]);
 
     // Pages: every result once, newest first, `next` while pages are full.
+    let mut matching = Vec::new();
     for i in 0..25 {
-        append(store, msg("p1", "ann", &format!("page word {i}"), None)).await;
+        let m = append(store, msg("p1", "ann", &format!("page word {i}"), None)).await;
+        matching.push(m.message);
         if i % 3 == 0 {
-            append(store, msg("p2", "bob", &format!("another page {i}"), None)).await;
+            let m = append(store, msg("p2", "bob", &format!("another page {i}"), None)).await;
+            matching.push(m.message);
         }
         if i % 4 == 0 {
             append(store, msg("p3", "cy", &format!("no match {i}"), None)).await;
@@ -760,7 +767,7 @@ async fn searches(store: &dyn Store) {
             .iter()
             .map(|m| (m.room.clone(), m.id))
             .collect::<Vec<_>>(),
-        newest_first(&whole.messages)
+        newest_first(&matching)
     );
     for size in [1, 5, 7, 34] {
         let mut paged: Vec<Message> = Vec::new();
