@@ -10,6 +10,12 @@
 //! room's last id: `INSERT .. ON CONFLICT DO UPDATE SET last_id = last_id + n
 //! RETURNING last_id` reads and bumps it under the row lock, which every
 //! node's writer waits for, so ids stay unique and strictly increasing.
+//!
+//! The same lock makes (author, nonce) deduplication hold across nodes: a
+//! batch takes its rooms' locks before it looks for the nonces already
+//! stored, so it sees every message another writer committed there. A
+//! nonce stored meanwhile in another room is the one unique violation left,
+//! and the batch is tried again, finding it.
 
 use super::dialect::Dialect;
 use super::directory::Directory;
@@ -40,8 +46,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// still commit; the sender was not acknowledged and its retry (same
 /// nonce) finds the stored message.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts at a batch that failed before its COMMIT was sent.
+/// Attempts at a batch that failed before its COMMIT was sent (a nonce
+/// another node stored meanwhile does not count: see `write_with_retries`).
 const ATTEMPTS: usize = 4;
+/// The unique index of (author, nonce), as its violations name it.
+const NONCE_INDEX: &str = "messages_author_nonce";
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -258,14 +267,23 @@ impl BatchError {
         }
     }
 
-    /// A conflict with another node's writer that a new attempt resolves:
-    /// the same nonce stored meanwhile (the retry finds it), a deadlock or
-    /// a serialisation failure.
-    fn is_conflict(&self) -> bool {
+    /// Another writer stored one of the batch's (author, nonce) meanwhile
+    /// (in a room this batch did not lock): a new attempt finds it stored,
+    /// so each such failure leaves one send fewer to store.
+    fn is_nonce_taken(&self) -> bool {
         match &self.error {
             sqlx::Error::Database(e) => {
-                matches!(e.code().as_deref(), Some("23505" | "40P01" | "40001"))
+                e.code().as_deref() == Some("23505") && e.constraint() == Some(NONCE_INDEX)
             }
+            _ => false,
+        }
+    }
+
+    /// A conflict with another node's writer that a new attempt resolves:
+    /// a deadlock or a serialisation failure.
+    fn is_conflict(&self) -> bool {
+        match &self.error {
+            sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40P01" | "40001")),
             _ => false,
         }
     }
@@ -332,9 +350,11 @@ struct Failed {
 }
 
 async fn write_with_retries(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended>, Failed> {
-    let mut attempt = 0;
+    let mut failures = 0;
+    // A nonce found taken is found stored on the next attempt, so there are
+    // at most as many of these as sends: they never fail the batch.
+    let mut nonces_taken = 0;
     loop {
-        attempt += 1;
         let result = tokio::time::timeout(BATCH_TIMEOUT, write_batch(pool, msgs)).await;
         let err = match result {
             Ok(Ok(out)) => return Ok(out),
@@ -352,19 +372,25 @@ async fn write_with_retries(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<A
                 row_error: !err.committing,
             });
         }
+        if !err.committing && err.is_nonce_taken() && nonces_taken < msgs.len() {
+            nonces_taken += 1;
+            tracing::debug!(error = %err.error, "a nonce of the batch was stored meanwhile; retrying");
+            continue;
+        }
         // A connection the server closed (a restart, pg_terminate_backend)
         // fails the first statement; a fresh one may well succeed.
-        if err.committing || attempt >= ATTEMPTS {
+        failures += 1;
+        if err.committing || failures >= ATTEMPTS {
             return Err(Failed {
                 message: err.error.to_string(),
                 row_error: false,
             });
         }
         if err.is_conflict() {
-            tracing::debug!(error = %err.error, attempt, "postgres batch conflicted; retrying");
+            tracing::debug!(error = %err.error, failures, "postgres batch conflicted; retrying");
         } else {
-            tracing::debug!(error = %err.error, attempt, "postgres batch failed; retrying");
-            tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+            tracing::debug!(error = %err.error, failures, "postgres batch failed; retrying");
+            tokio::time::sleep(Duration::from_millis(50 * failures as u64)).await;
         }
     }
 }
@@ -373,6 +399,33 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
     let mut conn = pool.acquire().await.map_err(BatchError::before_commit)?;
     let mut tx = conn.begin().await.map_err(BatchError::before_commit)?;
     let now = now_ms();
+
+    // The rooms' row locks first, in name order on every node (so two
+    // writers never wait for each other in a cycle), then the nonces:
+    // every writer stores a room's messages under its lock, so what any
+    // node committed there is seen below, never met as a unique violation
+    // at the insert, which would fail the batch's other sends with it.
+    let mut rooms: Vec<&str> = msgs.iter().map(|m| m.room.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    sqlx::query(
+        "INSERT INTO rooms (name, last_id, created_ms, active_ms) \
+         SELECT name, 0, $2, $2 FROM UNNEST($1::text[]) AS r(name) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&rooms)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(BatchError::before_commit)?;
+    sqlx::query(
+        "SELECT name FROM rooms WHERE name = ANY($1::text[]) \
+         ORDER BY name COLLATE \"C\" FOR UPDATE",
+    )
+    .bind(&rooms)
+    .execute(&mut *tx)
+    .await
+    .map_err(BatchError::before_commit)?;
 
     // Sends already stored under the same (author, nonce), by any node.
     let keyed: Vec<(&str, &str)> = msgs
@@ -398,9 +451,7 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
     }
     let steps = plan(msgs.iter().copied(), &stored);
 
-    // Room → indices of its new messages, in submission order. A BTreeMap
-    // takes the rooms' row locks in name order on every node, so two
-    // writers never wait for each other in a cycle.
+    // Room → indices of its new messages, in submission order.
     let mut by_room: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in msgs.iter().enumerate() {
         if steps[i] == Step::New {

@@ -1033,14 +1033,13 @@ async fn the_memory_store_can_play_down() {
     );
 }
 
-/// The same on PostgreSQL, in a fresh database of the server named by
-/// `CAUSERIE_TEST_POSTGRES` (skipped, with a note, without it).
-#[tokio::test]
-async fn the_postgres_store_behaves_like_a_store() {
+/// A fresh database on the server named by `CAUSERIE_TEST_POSTGRES`, or
+/// `None` (with a note) without it. Drop it with [`drop_postgres`].
+async fn fresh_postgres(test: &str) -> Option<(sqlx::PgConnection, String, String)> {
     use sqlx::Connection;
     let Ok(admin) = std::env::var("CAUSERIE_TEST_POSTGRES") else {
-        eprintln!("skipped on PostgreSQL (set CAUSERIE_TEST_POSTGRES=postgres://...)");
-        return;
+        eprintln!("{test}: skipped on PostgreSQL (set CAUSERIE_TEST_POSTGRES=postgres://...)");
+        return None;
     };
     // Named as the black-box tests name theirs, so that their sweep clears
     // a database a failed run leaves behind.
@@ -1056,13 +1055,218 @@ async fn the_postgres_store_behaves_like_a_store() {
         .unwrap();
     let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
     let (server, _) = base.rsplit_once('/').expect("postgres://HOST/DATABASE");
-    let store = super::PostgresStore::open(&format!("{server}/{name}"))
+    let url = format!("{server}/{name}");
+    Some((conn, name, url))
+}
+
+async fn drop_postgres(mut admin: sqlx::PgConnection, name: &str) {
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// The same on PostgreSQL, in a fresh database of the server named by
+/// `CAUSERIE_TEST_POSTGRES` (skipped, with a note, without it).
+#[tokio::test]
+async fn the_postgres_store_behaves_like_a_store() {
+    let Some((admin, name, url)) = fresh_postgres("the_postgres_store_behaves_like_a_store").await
+    else {
+        return;
+    };
+    let store = super::PostgresStore::open(&url).await.unwrap();
     behaves_like_a_store(&store).await;
     store.close().await;
-    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut conn)
+    drop_postgres(admin, &name).await;
+}
+
+/// Another node's writer, as this test plays it: a transaction holding the
+/// room's row lock, as every writer does while it appends there.
+struct OtherWriter {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pid: i32,
+}
+
+impl OtherWriter {
+    /// Opens a connection and waits for `room`'s row lock on it; `queued`
+    /// hears the backend's pid before the wait starts.
+    async fn lock(
+        pool: sqlx::PgPool,
+        room: &'static str,
+        queued: tokio::sync::oneshot::Sender<i32>,
+    ) -> OtherWriter {
+        let mut tx = pool.begin().await.unwrap();
+        let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let _ = queued.send(pid);
+        sqlx::query("SELECT last_id FROM rooms WHERE name = $1 FOR UPDATE")
+            .bind(room)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        OtherWriter { tx, pid }
+    }
+
+    /// Stores (author, nonce) under the next id unless it is stored
+    /// already, and commits.
+    async fn store_once(mut self, room: &str, author: &str, nonce: &str) {
+        sqlx::query(
+            "WITH m AS (INSERT INTO messages (room, id, author, body, ts_ms, nonce) \
+             SELECT name, last_id + 1, $2, 'from the other node', $4, $3 FROM rooms \
+             WHERE name = $1 AND NOT EXISTS \
+               (SELECT 1 FROM messages WHERE author = $2 AND nonce = $3) \
+             RETURNING id) \
+             UPDATE rooms SET last_id = m.id FROM m WHERE name = $1",
+        )
+        .bind(room)
+        .bind(author)
+        .bind(nonce)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
         .await
         .unwrap();
+        self.tx.commit().await.unwrap();
+    }
+}
+
+/// Waits until `sql` (one integer parameter, one boolean answer) holds or
+/// `done` does; answers whether `sql` held.
+async fn until(
+    pool: &sqlx::PgPool,
+    sql: &str,
+    pid: i32,
+    done: impl Fn() -> bool,
+    what: &str,
+) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (yes,): (bool,) = sqlx::query_as(sql).bind(pid).fetch_one(pool).await.unwrap();
+        if yes {
+            return true;
+        }
+        if done() {
+            return false;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Another node stores, one after the other, the sends of a batch this
+/// node's writer is about to store (a client retrying on both at once),
+/// each time just before the writer gets the room: every send is answered,
+/// those the other node stored with its message, the rest stored once,
+/// and no message of the batch fails for the others' duplicates.
+#[tokio::test]
+async fn a_batch_racing_another_node_for_its_nonces_is_stored_once() {
+    let Some((admin, name, url)) =
+        fresh_postgres("a_batch_racing_another_node_for_its_nonces_is_stored_once").await
+    else {
+        return;
+    };
+    let store = super::PostgresStore::open(&url).await.unwrap();
+    let other = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    const NONCES: usize = 6;
+
+    let (pid_tx, _) = tokio::sync::oneshot::channel();
+    let mut holder = OtherWriter::lock(other.clone(), "general", pid_tx).await;
+    // Queued together (nothing yields in between), so written as one batch.
+    let mut pending = Vec::new();
+    for i in 0..NONCES {
+        let m = msg(
+            "general",
+            "ann",
+            &format!("send {i}"),
+            Some(&format!("n{i}")),
+        );
+        pending.push(store.submit(m).await.unwrap());
+    }
+    pending.push(
+        store
+            .submit(msg("general", "bob", "no nonce", None))
+            .await
+            .unwrap(),
+    );
+    let answers = tokio::spawn(async move {
+        let mut out = Vec::new();
+        for p in pending {
+            out.push(p.await.expect("answered"));
+        }
+        out
+    });
+
+    let mut taken = 0;
+    for i in 0..NONCES {
+        // This node's writer waits for the room behind `holder`, unless it
+        // has answered its whole batch.
+        let waits = until(
+            &other,
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE application_name = 'causerie' AND $1 = ANY (pg_blocking_pids(pid)))",
+            holder.pid,
+            || answers.is_finished(),
+            "the writer waits for the room",
+        )
+        .await;
+        if !waits {
+            break;
+        }
+        // The other node's next transaction queues behind this node's
+        // writer, so that it holds the room again once the writer lets go.
+        let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
+        let next = tokio::spawn(OtherWriter::lock(other.clone(), "general", pid_tx));
+        let next_pid = pid_rx.await.unwrap();
+        until(
+            &other,
+            "SELECT cardinality(pg_blocking_pids($1)) > 0",
+            next_pid,
+            || false,
+            "the other node waits for the room",
+        )
+        .await;
+        holder.store_once("general", "ann", &format!("n{i}")).await;
+        taken += 1;
+        holder = next.await.unwrap();
+    }
+    holder.tx.commit().await.unwrap();
+    let answers: Vec<_> = answers
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.expect("stored, not unavailable"))
+        .collect();
+
+    let stored = store
+        .page_before("general", None, 100)
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(stored.len(), NONCES + 1, "one message per send: {stored:?}");
+    assert_eq!(
+        stored.iter().map(|m| m.id).collect::<Vec<_>>(),
+        (1..=NONCES as i64 + 1).collect::<Vec<_>>(),
+        "dense"
+    );
+    for (i, a) in answers.iter().enumerate() {
+        let mine = stored
+            .iter()
+            .find(|m| m.id == a.message.id)
+            .expect("stored");
+        assert_eq!(
+            a.message.body, mine.body,
+            "send {i} answers with what is stored"
+        );
+        assert_eq!(a.duplicate, mine.body == "from the other node", "send {i}");
+    }
+    assert!(taken >= 1, "the other node stored a send first");
+
+    store.close().await;
+    other.close().await;
+    drop_postgres(admin, &name).await;
 }

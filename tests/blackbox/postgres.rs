@@ -167,7 +167,18 @@ async fn nonce_retry_on_another_node_is_stored_once() {
         let (sa, sb, ja, jb) = p.await.expect("pair");
         let mut st = [sa, sb];
         st.sort();
-        assert_eq!(st, [200, 201], "one stores, one finds it: {ja} {jb}");
+        if st != [200, 201] {
+            // The nodes' own words say why (the answer only says "unavailable").
+            let why: Vec<String> = [&a, &b]
+                .iter()
+                .flat_map(|s| s.log_lines())
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            panic!(
+                "one stores, one finds it: {sa} {ja} / {sb} {jb}; logs:\n{}",
+                why.join("\n")
+            );
+        }
         assert_eq!(ja["id"], jb["id"], "same message: {ja} {jb}");
         assert!(ids_seen.insert(ja["id"].as_i64().unwrap()));
     }
