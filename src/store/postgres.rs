@@ -461,7 +461,7 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
 
     // Each new message's id and time. A room's time never goes back:
     // another node's clock may be behind this one's, and within a room ids
-    // and times rise together (search reads a room newest first by id).
+    // and times rise together (a page of history reads as it was written).
     let mut ids: HashMap<usize, (i64, i64)> = HashMap::new();
     for (room, members) in &by_room {
         let n = members.len() as i64;

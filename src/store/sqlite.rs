@@ -261,7 +261,7 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     let mut tips = Tips::default();
     // The time of the last batch: a message's time never goes back, even
     // when the system clock does, so a room's ids and times rise together
-    // (search reads a room newest first by id).
+    // (a page of history reads as it was written).
     let mut last_ms: i64 =
         sqlx::query_scalar("SELECT coalesce(max(active_ms), 0) FROM rooms WHERE last_id > 0")
             .fetch_one(&mut conn)
