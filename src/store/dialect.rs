@@ -1,6 +1,5 @@
 //! What differs between the SQL databases outside the message log's writer.
 
-use super::SearchAfter;
 use super::rows::MessageRow;
 use async_trait::async_trait;
 use sqlx::{Database, Pool, Transaction};
@@ -46,13 +45,13 @@ pub trait Dialect: Database {
 
     /// Up to `limit` messages of `rooms` whose words include every one of
     /// `words` (see [`super::change::search_words`]) without case or
-    /// accents, never deleted ones, newest first by (time, room in byte
-    /// order, id), strictly after `after`.
+    /// accents, never deleted ones, newest first by `seq` (the order they
+    /// were stored in), with a `seq` below `below`.
     async fn search(
         pool: &Pool<Self>,
         rooms: &[String],
         words: &[String],
-        after: Option<&SearchAfter>,
+        below: i64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, sqlx::Error>;
 

@@ -52,6 +52,18 @@ where
         Ok(Page { messages, more })
     }
 
+    /// Where message `id` of `room` stands in the order messages were
+    /// stored in (search's key), if it is stored.
+    pub async fn seq(&self, room: &str, id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM messages WHERE room = $1 AND id = $2")
+                .bind(room)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
     /// See [`Store::range`](super::Store::range).
     pub async fn range(
         &self,

@@ -24,6 +24,7 @@ mod postgres;
 mod rows;
 #[cfg(test)]
 mod search_bench;
+mod search_index;
 mod sql;
 mod sqlite;
 #[cfg(test)]

@@ -24,10 +24,7 @@ use super::history::apply_change;
 use super::plan::{Step, plan};
 use super::rows::{MESSAGE_COLUMNS, MESSAGE_COLUMNS_OF_M, MessageRow, mentions_json};
 use super::sql::{MessageLog, SqlStore};
-use super::{
-    Appended, Change, Changed, NewMessage, PendingAppend, SearchAfter, StoreError, format_ts,
-    now_ms,
-};
+use super::{Appended, Change, Changed, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
 use crate::protocol::Message;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult, Postgres};
@@ -149,24 +146,9 @@ impl Dialect for Postgres {
         pool: &Pool<Self>,
         rooms: &[String],
         words: &[String],
-        after: Option<&SearchAfter>,
+        below: i64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
-        // The cursor's message gives its key; one gone since (its room
-        // deleted) ends the results.
-        let below: Option<i64> = match after {
-            None => Some(i64::MAX),
-            Some(a) => {
-                sqlx::query_scalar("SELECT seq FROM messages WHERE room = $1 AND id = $2")
-                    .bind(&a.room)
-                    .bind(a.id)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
-        let Some(below) = below else {
-            return Ok(Vec::new());
-        };
         sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages \
              WHERE words @@ plainto_tsquery('simple'::regconfig, causerie_unaccent($1)) \

@@ -39,6 +39,10 @@ pub trait MessageLog: Send + Sync + 'static {
         creator: Option<(&str, bool)>,
     ) -> Result<(), StoreError>;
 
+    /// Returns once search sees every write committed before the call
+    /// (at most a short wait), for a log whose index follows its writes.
+    async fn searchable(&self) {}
+
     /// Writes what is queued and stops the writer.
     async fn close(&self);
 }
@@ -131,7 +135,17 @@ where
         if words.is_empty() || rooms.is_empty() || limit == 0 {
             return Ok(Found::default());
         }
-        let rows = DB::search(self.history.pool(), rooms, &words, after, limit).await?;
+        // The cursor's message gives its key; one gone since (its room
+        // deleted) ends the results.
+        let below = match after {
+            None => i64::MAX,
+            Some(a) => match self.history.seq(&a.room, a.id).await? {
+                Some(seq) => seq,
+                None => return Ok(Found::default()),
+            },
+        };
+        self.log.searchable().await;
+        let rows = DB::search(self.history.pool(), rooms, &words, below, limit).await?;
         let next = rows
             .last()
             .filter(|_| rows.len() >= limit)

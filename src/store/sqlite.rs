@@ -8,11 +8,9 @@ use super::history::History;
 use super::history::apply_change;
 use super::plan::{Step, plan};
 use super::rows::{MESSAGE_COLUMNS_OF_M, MessageRow, mentions_json};
+use super::search_index::{SearchIndex, index_path};
 use super::sql::{MessageLog, SqlStore};
-use super::{
-    Appended, Change, Changed, NewMessage, PendingAppend, SearchAfter, StoreError, format_ts,
-    now_ms,
-};
+use super::{Appended, Change, Changed, NewMessage, PendingAppend, StoreError, format_ts, now_ms};
 use crate::protocol::Message;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -21,6 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Pool, Transaction};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,6 +48,7 @@ pub type SqliteStore = SqlStore<Sqlite, SqliteLog>;
 /// that the writer's connection is the only one writing messages and rooms.
 pub struct SqliteLog {
     writes: mpsc::Sender<Write>,
+    index: Arc<SearchIndex>,
 }
 
 impl SqliteStore {
@@ -66,24 +66,44 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
         // Rare writes (accounts, tokens, sessions) beside the message
         // writer; SQLite's busy timeout orders the two.
+        let index = Arc::new(SearchIndex::open(path, BUSY_TIMEOUT).await?);
         let admin = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
+        let index_file = index_path(path);
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            // Read-only like the connection: the index is only searched here.
+            .after_connect(move |conn, _| {
+                let index_file = index_file.clone();
+                Box::pin(async move {
+                    sqlx::query("ATTACH DATABASE $1 AS idx")
+                        .bind(index_file)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(opts.read_only(true))
             .await?;
         let directory = Directory::new(read.clone(), admin);
         directory.rekey_names().await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_writer(writer, rx));
+        tokio::spawn(run_writer(writer, rx, index.clone()));
         Ok(SqlStore {
-            log: SqliteLog { writes: tx },
+            log: SqliteLog { writes: tx, index },
             history: History::new(read),
             directory,
         })
+    }
+
+    /// Waits until the search index holds every message committed so far,
+    /// however long that takes.
+    #[cfg(test)]
+    pub async fn indexed(&self) {
+        self.log.index.all_indexed().await;
     }
 
     /// The pool for rare writes, shared with the session store.
@@ -136,7 +156,7 @@ impl Dialect for Sqlite {
         pool: &Pool<Self>,
         rooms: &[String],
         words: &[String],
-        after: Option<&SearchAfter>,
+        below: i64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
         let rooms_json = serde_json::to_string(rooms).unwrap_or_default();
@@ -166,23 +186,8 @@ impl Dialect for Sqlite {
                 .join(" OR ");
             matching.push_str(&format!(" AND {{room}} : ({tokens})"));
         }
-        // The cursor's message gives its key; one gone since (its room
-        // deleted) ends the results.
-        let below: Option<i64> = match after {
-            None => Some(i64::MAX),
-            Some(a) => {
-                sqlx::query_scalar("SELECT seq FROM messages WHERE room = $1 AND id = $2")
-                    .bind(&a.room)
-                    .bind(a.id)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            }
-        };
-        let Some(below) = below else {
-            return Ok(Vec::new());
-        };
         sqlx::query_as(&format!(
-            "SELECT {MESSAGE_COLUMNS_OF_M} FROM messages_fts \
+            "SELECT {MESSAGE_COLUMNS_OF_M} FROM idx.messages_fts \
              JOIN messages m ON m.seq = messages_fts.rowid \
              WHERE messages_fts MATCH $1 AND messages_fts.rowid < $2 \
              AND m.room IN (SELECT value FROM json_each($3)) AND NOT m.deleted \
@@ -240,6 +245,10 @@ impl MessageLog for SqliteLog {
             .await
     }
 
+    async fn searchable(&self) {
+        self.index.caught_up().await;
+    }
+
     async fn close(&self) {
         let (tx, rx) = oneshot::channel();
         if self.writes.send(Write::Shutdown(tx)).await.is_ok() {
@@ -255,7 +264,11 @@ enum Outcome {
     Done,
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Write>,
+    index: Arc<SearchIndex>,
+) {
     // The writer is the only one to hand out ids, so it may remember them;
     // forgotten after a failed transaction.
     let mut tips = Tips::default();
@@ -273,6 +286,7 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
         let result = write_batch(&mut conn, &mut tips, &batch, now).await;
         if result.is_ok() {
             last_ms = now;
+            index.committed();
         }
         if result.is_err() {
             tips = Tips::default();
@@ -351,23 +365,16 @@ async fn stored_sends(
 /// What the writer remembers between batches.
 #[derive(Default)]
 struct Tips {
-    /// Each room's last id, and its number (its search index token).
-    rooms: HashMap<String, RoomTip>,
+    /// Each room's last id.
+    rooms: HashMap<String, i64>,
     /// The last search key handed out; `None` until read.
     seq: Option<i64>,
 }
 
-#[derive(Clone, Copy)]
-struct RoomTip {
-    last_id: i64,
-    num: i64,
-}
-
-/// A new message on its way into the table and the search index.
+/// A new message on its way into the table.
 struct NewRow {
     message: Message,
     seq: i64,
-    room_num: i64,
 }
 
 async fn write_batch(
@@ -400,7 +407,7 @@ async fn write_batch(
                     Some(Step::Stored(s)) => (stored[s].clone(), true),
                     Some(Step::SameAs(j)) => (answers[j].clone(), true),
                     Some(Step::New) | None => {
-                        let (id, room_num) = next_id(&mut tx, tips, &m.room, now).await?;
+                        let id = next_id(&mut tx, tips, &m.room, now).await?;
                         let seq = next_seq(&mut tx, tips).await?;
                         if !touched.contains(&m.room) {
                             touched.push(m.room.clone());
@@ -419,7 +426,6 @@ async fn write_batch(
                         new_rows.push(NewRow {
                             message: message.clone(),
                             seq,
-                            room_num,
                         });
                         (message, false)
                     }
@@ -462,7 +468,7 @@ async fn write_batch(
         let mut q = sqlx::QueryBuilder::new("WITH v(name, last_id) AS (");
         q.push_values(chunk, |mut b, room| {
             b.push_bind(room)
-                .push_bind(tips.rooms.get(room).map_or(0, |t| t.last_id));
+                .push_bind(tips.rooms.get(room).copied().unwrap_or(0));
         });
         q.push(") UPDATE rooms SET last_id = v.last_id, active_ms = ")
             .push_bind(now)
@@ -473,8 +479,8 @@ async fn write_batch(
     Ok(out)
 }
 
-/// Stores new messages and indexes their words: a multi-row INSERT per
-/// chunk into each table instead of a statement (or a trigger) per message.
+/// Stores new messages: a multi-row INSERT per chunk instead of a statement
+/// per message. The search index follows on its own (`search_index.rs`).
 async fn insert_messages(
     conn: &mut SqliteConnection,
     rows: &[NewRow],
@@ -496,13 +502,6 @@ async fn insert_messages(
                 .push_bind(m.reply_to)
                 .push_bind(mentions_json(&m.mentions))
                 .push_bind(r.seq);
-        });
-        q.build().execute(&mut *conn).await?;
-        let mut q = sqlx::QueryBuilder::new("INSERT INTO messages_fts (rowid, body, room) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.seq)
-                .push_bind(&r.message.body)
-                .push_bind(room_token(r.room_num));
         });
         q.build().execute(&mut *conn).await?;
     }
@@ -528,16 +527,16 @@ async fn next_seq(conn: &mut SqliteConnection, tips: &mut Tips) -> Result<i64, s
     Ok(last + 1)
 }
 
-/// The next id of `room`, made if new, and the room's number: remembered
-/// by the writer, else read from the room's row.
+/// The next id of `room`, made if new: remembered by the writer, else
+/// read from the room's row.
 async fn next_id(
     conn: &mut SqliteConnection,
     tips: &mut Tips,
     room: &str,
     now: i64,
-) -> Result<(i64, i64), sqlx::Error> {
-    let tip = match tips.rooms.get(room) {
-        Some(tip) => *tip,
+) -> Result<i64, sqlx::Error> {
+    let last_id = match tips.rooms.get(room) {
+        Some(last_id) => *last_id,
         None => {
             sqlx::query(
                 "INSERT OR IGNORE INTO rooms (name, last_id, created_ms, active_ms) \
@@ -548,18 +547,12 @@ async fn next_id(
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            let (last_id, num) =
-                sqlx::query_as::<_, (i64, i64)>("SELECT last_id, num FROM rooms WHERE name = ?")
-                    .bind(room)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            RoomTip { last_id, num }
+            sqlx::query_scalar::<_, i64>("SELECT last_id FROM rooms WHERE name = ?")
+                .bind(room)
+                .fetch_one(&mut *conn)
+                .await?
         }
     };
-    let next = RoomTip {
-        last_id: tip.last_id + 1,
-        ..tip
-    };
-    tips.rooms.insert(room.to_string(), next);
-    Ok((next.last_id, next.num))
+    tips.rooms.insert(room.to_string(), last_id + 1);
+    Ok(last_id + 1)
 }

@@ -1009,6 +1009,56 @@ async fn the_sqlite_store_behaves_like_a_store() {
     store.close().await;
 }
 
+/// The SQLite index is derived data in a file of its own: lost, it is made
+/// again from the log, with the edits and deletions made since.
+#[tokio::test]
+async fn the_sqlite_search_index_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let path = path.to_str().unwrap();
+    let store = SqliteStore::open(path).await.unwrap();
+    for body in ["un café", "a typo", "gone soon", "a rare word"] {
+        append(&store, msg("idx", "ann", body, None)).await;
+    }
+    assert_eq!(
+        search_ids(&store, &["idx"], "typo").await,
+        [("idx".into(), 2)]
+    );
+    done(change(&store, "idx", 2, edit("ann", "fixed")).await);
+    done(change(&store, "idx", 3, delete("ann", false)).await);
+    assert!(search_ids(&store, &["idx"], "typo").await.is_empty());
+    assert_eq!(
+        search_ids(&store, &["idx"], "fixed").await,
+        [("idx".into(), 2)]
+    );
+    store.close().await;
+    drop(store);
+    // The follower lets go of the file once the writer has stopped.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}.search{suffix}"));
+    }
+    let store = SqliteStore::open(path).await.unwrap();
+    assert_eq!(
+        search_ids(&store, &["idx"], "cafe").await,
+        [("idx".into(), 1)]
+    );
+    assert_eq!(
+        search_ids(&store, &["idx"], "fixed").await,
+        [("idx".into(), 2)]
+    );
+    assert!(search_ids(&store, &["idx"], "typo").await.is_empty());
+    assert!(search_ids(&store, &["idx"], "gone").await.is_empty());
+    // And it goes on following: an edit after the rebuild.
+    done(change(&store, "idx", 4, edit("ann", "a common word")).await);
+    assert!(search_ids(&store, &["idx"], "rare").await.is_empty());
+    assert_eq!(
+        search_ids(&store, &["idx"], "common").await,
+        [("idx".into(), 4)]
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn the_memory_store_can_play_down() {
     let store = MemoryStore::new();

@@ -379,6 +379,43 @@ impl Builder<'_> {
 }
 
 /// Adds a node, joining text to the text before it.
+/// A body as the words a reader sees, without its marks (`**`, `` ` ``,
+/// `>`, list bullets): for a one-line excerpt such as a search result's.
+/// Blocks and line breaks become single spaces.
+pub fn plain_text(body: &str) -> String {
+    fn walk(nodes: &[Node], out: &mut String) {
+        for n in nodes {
+            match n {
+                Node::Text(t) | Node::Code(t) | Node::CodeBlock(t) => out.push_str(t),
+                Node::Mention(name) => {
+                    out.push('@');
+                    out.push_str(name);
+                }
+                Node::Break => out.push(' '),
+                Node::Link { children, .. }
+                | Node::Strong(children)
+                | Node::Em(children)
+                | Node::Strike(children) => walk(children, out),
+                Node::Para(children) | Node::Heading(children) | Node::Quote(children) => {
+                    out.push(' ');
+                    walk(children, out);
+                    out.push(' ');
+                }
+                Node::List { items, .. } => {
+                    for item in items {
+                        out.push(' ');
+                        walk(item, out);
+                        out.push(' ');
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(body.len());
+    walk(&parse(body), &mut out);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn push_node(out: &mut Vec<Node>, node: Node) {
     match (out.last_mut(), node) {
         (_, Node::Text(t)) if t.is_empty() => {}
@@ -542,6 +579,20 @@ fn copy_code(code: &str, code_el: NodeRef<leptos::html::Code>, copied: RwSignal<
 mod tests {
     use super::Node::*;
     use super::*;
+
+    #[test]
+    fn plain_text_drops_the_marks_and_keeps_the_words() {
+        assert_eq!(plain_text("un **café** `noir`"), "un café noir");
+        assert_eq!(
+            plain_text("> quoted\n\n- one\n- *two*\n\n```\nlet x = 1;\n```"),
+            "quoted one two let x = 1;"
+        );
+        assert_eq!(
+            plain_text("hi @ann, see [the doc](https://x.example)"),
+            "hi @ann, see the doc"
+        );
+        assert_eq!(plain_text("<b>raw</b>"), "<b>raw</b>");
+    }
     use std::time::{Duration, Instant};
 
     fn t(s: &str) -> Node {

@@ -10,6 +10,7 @@ use super::avatar::{hue, initial};
 use super::highlight::{Piece, excerpt_start, highlight};
 use super::i18n::K;
 use super::layout::Layout;
+use super::markdown::plain_text;
 use super::rooms::{DEFAULT_ROOM, room_href, room_label};
 use super::state::Chat;
 use super::time;
@@ -428,8 +429,10 @@ fn Result(i: usize, hit: Hit, active: RwSignal<Option<usize>>) -> impl IntoView 
             .unwrap_or_default();
         format!("{day} {}", time::clock(&ts, local))
     };
-    let start = excerpt_start(&m.body, &hit.query, EXCERPT_CONTEXT);
-    let body = highlight(&m.body[start..], &hit.query)
+    // The words as read, not as typed: `**café**` is found as `café`.
+    let text = plain_text(&m.body);
+    let start = excerpt_start(&text, &hit.query, EXCERPT_CONTEXT);
+    let body = highlight(&text[start..], &hit.query)
         .into_iter()
         .map(|p| match p {
             Piece::Plain(t) => t.to_string().into_any(),
