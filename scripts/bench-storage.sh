@@ -18,7 +18,7 @@ RUST_LOG=warn "$server" >"$run/server.log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 100); do
-  port=$(ss -ltnpH 2>/dev/null | grep "pid=$pid," | sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/' | head -1)
+  port=$(ss -ltnpH 2>/dev/null | grep "pid=$pid," | sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/' | head -1 || true)
   [ -n "$port" ] && break
   sleep 0.1
 done

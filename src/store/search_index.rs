@@ -60,6 +60,7 @@ impl SearchIndex {
             .bind(db)
             .execute(&mut conn)
             .await?;
+        forget_if_ahead(&mut conn).await?;
         // 1: the first catch-up, which searches wait for too.
         let (committed, commits) = watch::channel(1);
         let (done, indexed) = watch::channel(0);
@@ -126,6 +127,40 @@ async fn prepare(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Empties an index that is ahead of its log: the database was put back
+/// from a backup (or replaced), and what the index holds past the log's
+/// end would be read as the new messages that take the same keys.
+async fn forget_if_ahead(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let (seq, pending): (i64, i64) = sqlx::query_as("SELECT seq, pending FROM progress")
+        .fetch_one(&mut *conn)
+        .await?;
+    let log_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM log.messages")
+        .fetch_one(&mut *conn)
+        .await?;
+    let log_pending: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(seq), 0) FROM log.sqlite_sequence WHERE name = 'search_pending'",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if seq <= log_seq && pending <= log_pending {
+        return Ok(());
+    }
+    tracing::warn!(
+        indexed = seq,
+        stored = log_seq,
+        "search index: the database is behind its index (restored from a backup?); indexing it again"
+    );
+    sqlx::raw_sql(
+        "BEGIN;
+         INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+         UPDATE progress SET seq = 0, pending = 0;
+         COMMIT;",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The follower: after each commit it is told of, indexes what is new.
 async fn follow(
     mut conn: SqliteConnection,
@@ -183,9 +218,11 @@ async fn catch_up(
 /// deletions of messages indexed so far. Returns whether more is left, and
 /// the last change of the queue now indexed.
 async fn index_chunk(conn: &mut SqliteConnection) -> Result<(bool, i64), sqlx::Error> {
-    // The index's write lock; the log is read from one snapshot for the
-    // whole transaction.
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // Deferred: IMMEDIATE would take the write lock of every attached
+    // database, the log's too, and stall its writer. Only this task writes
+    // the index; the log is read from one snapshot for the whole
+    // transaction.
+    let mut tx = conn.begin().await?;
     let (seq, pending): (i64, i64) = sqlx::query_as("SELECT seq, pending FROM progress")
         .fetch_one(&mut *tx)
         .await?;
