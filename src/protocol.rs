@@ -104,6 +104,17 @@ pub enum ClientFrame {
         emoji: String,
         on: bool,
     },
+    /// Everything of a room up to `id` was seen (version 1.1): an account's
+    /// read position, kept by the server, never moving back.
+    Read {
+        room: String,
+        id: i64,
+    },
+    /// How much of a room the user wants to be told of (version 1.1).
+    Notify {
+        room: String,
+        level: NotifyLevel,
+    },
 }
 
 /// Where a resuming client stands in a room: version 1's last message id,
@@ -261,6 +272,16 @@ pub enum ServerFrame {
         room: String,
         rev: i64,
         message: Message,
+    },
+    /// The user's read position in a room moved (or, to the session that
+    /// asked to move it back, where it stands): sent to every session of
+    /// the account, with the room's counts from there
+    /// (docs/PROTOCOL-NOTES.md).
+    Read {
+        room: String,
+        id: i64,
+        unread: u64,
+        mentions: u64,
     },
     /// The rooms a user sees, after `welcome` and whenever they change
     /// (version 1.1).

@@ -285,6 +285,16 @@ impl Client {
                 emoji,
                 on,
             } => self.alter(hub, &room, id, Alter::React { emoji, on }).await,
+            ClientFrame::Read { room, id } => match hub.read(self.caller(), &room, id).await {
+                Ok(Some(answer)) => self.reply(answer),
+                Ok(None) => {}
+                Err(e) => self.refuse(&e, Some(&room), None),
+            },
+            ClientFrame::Notify { room, level } => {
+                if let Err(e) = hub.set_notify(self.caller(), &room, level).await {
+                    self.refuse(&e, Some(&room), None);
+                }
+            }
         }
     }
 

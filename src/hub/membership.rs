@@ -207,7 +207,7 @@ impl Hub {
                 owners.insert(room.clone(), owner);
             }
         }
-        Ok(names
+        let mut entries: Vec<RoomEntry> = names
             .into_iter()
             .filter_map(|room| {
                 let kind = protocol::parse_room(&room).ok()?.kind();
@@ -226,7 +226,9 @@ impl Hub {
                     },
                 })
             })
-            .collect())
+            .collect();
+        self.add_read_states(actor, &mut entries).await?;
+        Ok(entries)
     }
 
     /// A private room the actor is in, with its owner; `not_found` for any
@@ -287,7 +289,7 @@ impl Hub {
     }
 
     /// Queues a frame to every connection of a person, on every node.
-    fn tell_person(&self, name: &str, frame: &super::Frame) {
+    pub(super) fn tell_person(&self, name: &str, frame: &super::Frame) {
         let key = person_key(name);
         self.outboxes.push_to(&key, frame);
         self.backplane.publish_notice(&Notice::Person {

@@ -15,6 +15,7 @@ mod changes;
 pub mod client;
 mod membership;
 pub mod outbox;
+mod reading;
 mod revisions;
 mod room;
 
@@ -139,6 +140,10 @@ pub enum HubError {
     TooManyReactions,
     #[error("that search cursor is not one this server gave")]
     BadCursor,
+    #[error("read positions go up to the room's last message, {0}")]
+    ReadBeyond(i64),
+    #[error("read positions and notification levels are kept for accounts: sign in to keep them")]
+    ReadsNeedAccount,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -165,9 +170,11 @@ impl HubError {
             HubError::NeedsAccount | HubError::NotOwner | HubError::NotAuthor => {
                 ErrorCode::Forbidden
             }
-            HubError::MessageDeleted | HubError::TooManyReactions | HubError::BadCursor => {
-                ErrorCode::BadRequest
-            }
+            HubError::MessageDeleted
+            | HubError::TooManyReactions
+            | HubError::BadCursor
+            | HubError::ReadBeyond(_) => ErrorCode::BadRequest,
+            HubError::ReadsNeedAccount => ErrorCode::Forbidden,
             HubError::NotPrivate
             | HubError::NotAnAccount(_)
             | HubError::AlreadyIn(..)

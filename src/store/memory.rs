@@ -17,8 +17,9 @@ use super::change::{Verdict, decide, search_words};
 use super::history::around_of;
 use super::{
     Account, AccountChange, AccountInfo, Appended, Around, Change, Changed, Found, Gate,
-    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend, Registered,
-    Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, format_ts, now_ms,
+    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend, ReadState,
+    Registered, Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, Unread, format_ts,
+    now_ms,
 };
 use crate::names::name_key;
 use crate::protocol::{Message, RoomKind, parse_room};
@@ -51,6 +52,8 @@ struct State {
     guest_blocks: HashMap<String, i64>,
     /// The last message's place in the order of every room's.
     seq: i64,
+    /// (account, room) → read position and level.
+    reads: BTreeMap<(String, String), (i64, Option<crate::protocol::NotifyLevel>)>,
 }
 
 struct Room {
@@ -803,6 +806,73 @@ impl Store for MemoryStore {
             .take(limit)
             .map(|(n, _)| n.clone())
             .collect())
+    }
+
+    // ---- Reading and notification levels (issue 16) ----
+
+    async fn read_states(&self, account: &str) -> Result<Vec<ReadState>, StoreError> {
+        Ok(self
+            .up()?
+            .reads
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|((_, room), (last_read, notify))| ReadState {
+                room: room.clone(),
+                last_read: *last_read,
+                notify: *notify,
+            })
+            .collect())
+    }
+
+    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError> {
+        let mut s = self.up()?;
+        let entry = s
+            .reads
+            .entry((account.to_string(), room.to_string()))
+            .or_insert((0, None));
+        entry.0 = entry.0.max(id);
+        Ok(entry.0)
+    }
+
+    async fn set_notify(
+        &self,
+        account: &str,
+        room: &str,
+        level: crate::protocol::NotifyLevel,
+    ) -> Result<(), StoreError> {
+        let mut s = self.up()?;
+        s.reads
+            .entry((account.to_string(), room.to_string()))
+            .or_insert((0, None))
+            .1 = Some(level);
+        Ok(())
+    }
+
+    async fn unread(
+        &self,
+        account: &str,
+        room: &str,
+        after: i64,
+        cap: u64,
+    ) -> Result<Unread, StoreError> {
+        let s = self.up()?;
+        let Some(r) = s.rooms.get(room) else {
+            return Ok(Unread::default());
+        };
+        let me = account.to_lowercase();
+        let unread: Vec<&Message> = r
+            .messages
+            .iter()
+            .filter(|m| m.id > after && m.author != account && !m.deleted)
+            .take(usize::try_from(cap).unwrap_or(usize::MAX))
+            .collect();
+        Ok(Unread {
+            messages: unread.len() as u64,
+            mentions: unread
+                .iter()
+                .filter(|m| m.mentions.iter().any(|n| n.to_lowercase() == me))
+                .count() as u64,
+        })
     }
 
     // ---- Team accounts (issue 14) ----

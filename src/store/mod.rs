@@ -21,6 +21,7 @@ mod members;
 mod memory;
 mod plan;
 mod postgres;
+mod reads;
 mod rows;
 #[cfg(test)]
 mod search_bench;
@@ -100,6 +101,23 @@ pub const MAX_REACTIONS: usize = 40;
 pub struct SearchAfter {
     pub room: String,
     pub id: i64,
+}
+
+/// What an account has read of a room, and how much of it they want to
+/// be told of (`None`: the room kind's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadState {
+    pub room: String,
+    pub last_read: i64,
+    pub notify: Option<crate::protocol::NotifyLevel>,
+}
+
+/// Messages of a room after a read position, by others, not deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unread {
+    pub messages: u64,
+    /// Those of them that mention the reader.
+    pub mentions: u64,
 }
 
 /// A page of search results, newest first.
@@ -434,6 +452,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// The private rooms `name` is a member of, most recently active first.
     async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    // ---- Reading and notification levels (issue 16) ----
+
+    /// An account's read positions and levels, for the rooms it has any.
+    async fn read_states(&self, account: &str) -> Result<Vec<ReadState>, StoreError>;
+
+    /// Moves an account's read position in a room up to `id` (never back)
+    /// and returns the position it now has.
+    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError>;
+
+    /// Sets an account's notification level in a room.
+    async fn set_notify(
+        &self,
+        account: &str,
+        room: &str,
+        level: crate::protocol::NotifyLevel,
+    ) -> Result<(), StoreError>;
+
+    /// The room's messages after `after` by others than `account`, not
+    /// deleted, and how many of them mention it; each count at most `cap`
+    /// (a long absence costs one page, not the whole backlog).
+    async fn unread(
+        &self,
+        account: &str,
+        room: &str,
+        after: i64,
+        cap: u64,
+    ) -> Result<Unread, StoreError>;
 
     // ---- Team accounts (issue 14): roles, bans, last seen, invites, guest blocks ----
 

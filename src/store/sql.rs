@@ -14,8 +14,8 @@ use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
     Account, AccountChange, AccountInfo, Around, Change, Changed, Found, Gate, GuestClaim,
-    GuestName, Invite, NewMessage, Page, PendingAppend, Registered, Role, RoomMeta, SearchAfter,
-    Store, StoreError, TokenInfo,
+    GuestName, Invite, NewMessage, Page, PendingAppend, ReadState, Registered, Role, RoomMeta,
+    SearchAfter, Store, StoreError, TokenInfo, Unread,
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
@@ -306,6 +306,35 @@ where
 
     async fn private_rooms(&self, name: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         self.directory.private_rooms(name, limit).await
+    }
+
+    // ---- Reading and notification levels (issue 16) ----
+
+    async fn read_states(&self, account: &str) -> Result<Vec<ReadState>, StoreError> {
+        self.directory.read_states(account).await
+    }
+
+    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError> {
+        self.directory.mark_read(account, room, id).await
+    }
+
+    async fn set_notify(
+        &self,
+        account: &str,
+        room: &str,
+        level: crate::protocol::NotifyLevel,
+    ) -> Result<(), StoreError> {
+        self.directory.set_notify(account, room, level).await
+    }
+
+    async fn unread(
+        &self,
+        account: &str,
+        room: &str,
+        after: i64,
+        cap: u64,
+    ) -> Result<Unread, StoreError> {
+        self.directory.unread(account, room, after, cap).await
     }
 
     // ---- Team accounts (issue 14) ----

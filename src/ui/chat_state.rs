@@ -773,19 +773,25 @@ impl ChatState {
         }]
     }
 
-    /// Marks what a room shows as read; whether the marks changed (and
-    /// should be remembered).
-    pub fn mark_read(&mut self, room_name: &str) -> bool {
-        let Some(room) = self.rooms.get_mut(room_name) else {
-            return false;
-        };
+    /// Marks what a room shows as read. `None` when nothing moved; else
+    /// the frames that tell the server (an account's read position is
+    /// kept there, for every device; a guest's only in this browser).
+    pub fn mark_read(&mut self, room_name: &str) -> Option<Vec<ClientFrame>> {
+        let room = self.rooms.get_mut(room_name)?;
         let last = room.last_id().unwrap_or(0);
         if room.last_read.is_some_and(|r| r >= last) {
-            return false;
+            return None;
         }
         room.last_read = Some(last);
         self.marks.insert(room_name.to_string(), last);
-        true
+        Some(if self.signed_in && last > 0 {
+            vec![ClientFrame::Read {
+                room: room_name.to_string(),
+                id: last,
+            }]
+        } else {
+            Vec::new()
+        })
     }
 
     /// Unread messages in the sidebar's rooms and the one in view.
@@ -966,8 +972,24 @@ impl ChatState {
                 }
                 self.topics.insert(room, topic);
             }
+            ServerFrame::Read { room, id, .. } => self.read_elsewhere(&room, id),
         }
         out
+    }
+
+    /// The account read a room up to `id` on another device or tab (or
+    /// this one): marks never move back.
+    fn read_elsewhere(&mut self, room_name: &str, id: i64) {
+        if self.marks.get(room_name).is_some_and(|m| *m >= id) {
+            return;
+        }
+        self.marks.insert(room_name.to_string(), id);
+        // A room not opened yet takes its mark when it is.
+        if let Some(room) = self.rooms.get_mut(room_name)
+            && room.last_read.is_none_or(|r| r < id)
+        {
+            room.last_read = Some(id);
+        }
     }
 
     fn on_welcome(&mut self, rooms: Vec<String>) -> Vec<ClientFrame> {
@@ -1005,6 +1027,10 @@ impl ChatState {
                 continue;
             }
             self.topics.insert(e.room.clone(), e.topic);
+            // What this account read on other devices (kept by the server).
+            if self.signed_in && e.last_read > 0 {
+                self.read_elsewhere(&e.room, e.last_read);
+            }
             match e.owner {
                 Some(owner) => self.owners.insert(e.room.clone(), owner),
                 None => self.owners.remove(&e.room),
@@ -1559,10 +1585,56 @@ mod tests {
         let out = s.apply(ServerFrame::Message(msg("general", 3, "bob")), 0.0);
         assert!(out.announce.is_some());
         s.set_current("random");
-        assert!(s.mark_read("random"));
-        assert!(!s.mark_read("random"));
+        assert!(s.mark_read("random").is_some());
+        assert!(s.mark_read("random").is_none());
         assert_eq!(s.room("random").unwrap().unread(Some("alice")), 0);
         assert_eq!(s.marks().get("random"), Some(&4));
+    }
+
+    #[test]
+    fn an_account_keeps_its_reads_on_the_server_and_follows_its_other_devices() {
+        let mut s = connected("alice");
+        s.signed_in = true;
+        // What was there before joining counts as read.
+        joined(&mut s, "general", vec![msg("general", 1, "bob")], false);
+        assert_eq!(s.mark_read("general"), None);
+        s.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
+        assert_eq!(
+            s.mark_read("general"),
+            Some(vec![ClientFrame::Read {
+                room: "general".into(),
+                id: 2
+            }])
+        );
+        s.apply(ServerFrame::Message(msg("general", 3, "bob")), 0.0);
+        s.apply(ServerFrame::Message(msg("general", 4, "bob")), 0.0);
+        // Read up to 3 on another device; a late, older position moves nothing.
+        let read = |id| ServerFrame::Read {
+            room: "general".into(),
+            id,
+            unread: 0,
+            mentions: 0,
+        };
+        s.apply(read(3), 0.0);
+        s.apply(read(1), 0.0);
+        assert_eq!(s.room("general").unwrap().last_read, Some(3));
+        assert_eq!(s.room("general").unwrap().unread(Some("alice")), 1);
+        // A room not opened here takes the position when it is.
+        s.apply(
+            ServerFrame::Read {
+                room: "random".into(),
+                id: 7,
+                unread: 0,
+                mentions: 0,
+            },
+            0.0,
+        );
+        assert_eq!(s.marks().get("random"), Some(&7));
+        // A guest's reads stay in the browser.
+        let mut g = connected("gus");
+        joined(&mut g, "general", vec![msg("general", 1, "bob")], false);
+        g.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
+        assert_eq!(g.mark_read("general"), Some(vec![]));
     }
 
     #[test]

@@ -352,7 +352,13 @@ impl Chat {
 
     /// Marks what a room shows as read, and remembers it.
     pub fn mark_read(&self, room: Room) {
-        if self.change_if(|s| s.mark_read(&room.name())) {
+        let told = self
+            .state
+            .try_update_untracked(|s| s.mark_read(&room.name()))
+            .flatten();
+        if let Some(frames) = told {
+            self.state.notify();
+            self.sender.send_all(frames);
             self.state
                 .with_untracked(|s| prefs::save_read_marks(s.marks()));
         }

@@ -23,6 +23,7 @@ mod matrix;
 mod pages;
 mod postgres;
 mod proptest_protocol;
+mod reading;
 mod scaleout;
 mod security;
 mod security_http;
