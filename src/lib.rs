@@ -15,6 +15,8 @@ pub mod ui;
 
 #[cfg(feature = "hydrate")]
 pub mod client;
+#[cfg(feature = "hydrate")]
+pub mod install;
 
 #[cfg(feature = "ssr")]
 pub mod auth;
@@ -47,4 +49,5 @@ pub mod store;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    install::register_service_worker();
 }

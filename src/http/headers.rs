@@ -25,15 +25,22 @@ pub fn page_policy(nonce: &str) -> String {
 const OTHER_POLICY: &str = "default-src 'none'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// The service worker's policy (a worker runs under the one its script
+/// came with): it fetches the site's own files, nothing else.
+const WORKER_POLICY: &str = "default-src 'none'; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'";
+
 /// Sets the security headers; a page's own policy (with its nonce, set
 /// while it rendered) is kept.
 pub async fn security_headers(req: Request, next: Next) -> Response {
+    let worker = req.uri().path() == "/sw.js";
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let policy = if worker { WORKER_POLICY } else { OTHER_POLICY };
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(OTHER_POLICY),
+            HeaderValue::from_static(policy),
         );
     }
     // Older browsers do not read frame-ancestors.
