@@ -69,3 +69,21 @@ test('reading on one device clears the count on the other', async ({ browser }) 
   }
   for (const page of [a, b]) expectNoPageErrors(page);
 });
+
+test('a notification level chosen on one device shows on the other', async ({ browser }) => {
+  const a = await device(browser, 'register');
+  const b = await device(browser, 'login');
+  for (const page of [a, b]) {
+    if (!(await page.locator('#notify-level').isVisible())) await page.locator('.people-btn').click();
+    // General is a public room: mentions by default.
+    await expect(page.locator('#notify-level')).toHaveValue('mentions');
+  }
+  await a.locator('#notify-level').selectOption('none');
+  await expect(b.locator('#notify-level')).toHaveValue('none');
+  // Kept for a new page of the same account.
+  await b.reload();
+  await expect(b.getByTestId('status')).toHaveText('Connected');
+  if (!(await b.locator('#notify-level').isVisible())) await b.locator('.people-btn').click();
+  await expect(b.locator('#notify-level')).toHaveValue('none');
+  for (const page of [a, b]) expectNoPageErrors(page);
+});

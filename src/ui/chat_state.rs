@@ -12,8 +12,8 @@
 
 use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public};
 use crate::protocol::{
-    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, PresenceState, Resume,
-    RoomEntry, ServerFrame, parse_room,
+    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, NotifyLevel,
+    PresenceState, Resume, RoomEntry, ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::{BTreeMap, HashMap};
@@ -348,6 +348,8 @@ pub struct ChatState {
     pub admin: bool,
     /// Private rooms' owners, from the `rooms` frame.
     pub owners: HashMap<String, String>,
+    /// The account's notification level per room, from the `rooms` frame.
+    pub levels: HashMap<String, NotifyLevel>,
     /// Why the server refused the nickname.
     pub name_error: Option<ErrorCode>,
     /// The last problem worth telling the person.
@@ -380,6 +382,7 @@ impl Default for ChatState {
             signed_in: false,
             admin: false,
             owners: HashMap::new(),
+            levels: HashMap::new(),
             name_error: None,
             notice: None,
             visible: true,
@@ -745,6 +748,29 @@ impl ChatState {
         self.ask(room, frame)
     }
 
+    /// How much of a room the account wants to be told of: as the server
+    /// last said, else the default of the room's kind.
+    pub fn level(&self, room: &str) -> NotifyLevel {
+        self.levels.get(room).copied().unwrap_or(if is_dm(room) {
+            NotifyLevel::All
+        } else {
+            NotifyLevel::Mentions
+        })
+    }
+
+    /// Sets the account's notification level in a room; the server answers
+    /// every session of the account with a fresh `rooms` frame.
+    pub fn set_level(&mut self, room: &str, level: NotifyLevel) -> Vec<ClientFrame> {
+        if !self.signed_in {
+            return Vec::new();
+        }
+        self.levels.insert(room.to_string(), level);
+        vec![ClientFrame::Notify {
+            room: room.to_string(),
+            level,
+        }]
+    }
+
     /// A room's topic, when it has one.
     pub fn topic(&self, room: &str) -> Option<&str> {
         self.topics
@@ -1031,6 +1057,7 @@ impl ChatState {
             if self.signed_in && e.last_read > 0 {
                 self.read_elsewhere(&e.room, e.last_read);
             }
+            self.levels.insert(e.room.clone(), e.notify);
             match e.owner {
                 Some(owner) => self.owners.insert(e.room.clone(), owner),
                 None => self.owners.remove(&e.room),
@@ -1635,6 +1662,40 @@ mod tests {
         joined(&mut g, "general", vec![msg("general", 1, "bob")], false);
         g.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
         assert_eq!(g.mark_read("general"), Some(vec![]));
+    }
+
+    #[test]
+    fn a_level_defaults_by_kind_follows_the_server_and_is_sent_when_chosen() {
+        let mut s = connected("alice");
+        assert_eq!(s.level("general"), NotifyLevel::Mentions);
+        assert_eq!(s.level("dm:alice:bob"), NotifyLevel::All);
+        // A guest has no level on the server: nothing to send.
+        assert!(s.set_level("general", NotifyLevel::All).is_empty());
+        s.signed_in = true;
+        assert_eq!(
+            s.set_level("general", NotifyLevel::None),
+            vec![ClientFrame::Notify {
+                room: "general".into(),
+                level: NotifyLevel::None
+            }]
+        );
+        assert_eq!(s.level("general"), NotifyLevel::None);
+        // Another device chose: the rooms frame says so.
+        let mut entry = RoomEntry {
+            room: "general".into(),
+            kind: Kind::Public,
+            topic: String::new(),
+            unread: 0,
+            mentions: 0,
+            last_read: 0,
+            notify: NotifyLevel::All,
+            owner: None,
+        };
+        s.apply(ServerFrame::Rooms { rooms: vec![entry.clone()] }, 0.0);
+        assert_eq!(s.level("general"), NotifyLevel::All);
+        entry.notify = NotifyLevel::Mentions;
+        s.apply(ServerFrame::Rooms { rooms: vec![entry] }, 0.0);
+        assert_eq!(s.level("general"), NotifyLevel::Mentions);
     }
 
     #[test]

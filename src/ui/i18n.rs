@@ -214,6 +214,10 @@ table! {
         "Un nom de salon compte 1 à 64 lettres minuscules, chiffres, - et _.";
     LeaveRoom => "Leave {room}", "Quitter {room}";
     Online => "Online", "En ligne";
+    NotifyLabel => "Notify me of", "Me notifier de";
+    NotifyAll => "every message", "chaque message";
+    NotifyMentions => "mentions only", "mentions seulement";
+    NotifyNone => "nothing", "rien";
     NOnline => "{n} online", "{n} en ligne";
     You => "you", "vous";
     YouAre => "You are {name}", "Vous êtes {name}";

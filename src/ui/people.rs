@@ -9,7 +9,7 @@ use super::members::MembersPanel;
 use super::rooms::room_href;
 use super::rooms::{dm_peer, is_private};
 use super::state::Chat;
-use crate::protocol::dm_room;
+use crate::protocol::{NotifyLevel, dm_room};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -40,10 +40,50 @@ pub fn People() -> impl IntoView {
                     "×"
                 </button>
             </div>
+            <Show when=move || chat.signed_in.get()>
+                <NotifyChoice/>
+            </Show>
             <Show when=private fallback=PeopleList>
                 <MembersPanel/>
             </Show>
         </aside>
+    }
+}
+
+/// The account's notification level for the room in view.
+#[component]
+fn NotifyChoice() -> impl IntoView {
+    let layout = expect_context::<Layout>();
+    let chat = expect_context::<Chat>();
+    let value = move || match chat.level(&chat.current.get()) {
+        NotifyLevel::All => "all",
+        NotifyLevel::Mentions => "mentions",
+        NotifyLevel::None => "none",
+    };
+    let choose = move |ev: leptos::ev::Event| {
+        let level = match event_target_value(&ev).as_str() {
+            "all" => NotifyLevel::All,
+            "none" => NotifyLevel::None,
+            _ => NotifyLevel::Mentions,
+        };
+        chat.set_level(&chat.current.get_untracked(), level);
+    };
+    view! {
+        <label class="notify-level">
+            <span>{layout.tr(K::NotifyLabel)}</span>
+            <select id="notify-level" prop:value=value on:change=choose>
+                // `selected` too: the page rendered on the server shows the level.
+                <option value="all" selected=move || value() == "all">
+                    {layout.tr(K::NotifyAll)}
+                </option>
+                <option value="mentions" selected=move || value() == "mentions">
+                    {layout.tr(K::NotifyMentions)}
+                </option>
+                <option value="none" selected=move || value() == "none">
+                    {layout.tr(K::NotifyNone)}
+                </option>
+            </select>
+        </label>
     }
 }
 

@@ -324,6 +324,16 @@ impl Chat {
         self.change(|s| s.remove_member(room, user));
     }
 
+    /// The account's notification level in a room (reactive).
+    pub fn level(&self, room: &str) -> crate::protocol::NotifyLevel {
+        self.state.with(|s| s.level(room))
+    }
+
+    /// Sets the account's notification level in a room.
+    pub fn set_level(&self, room: &str, level: crate::protocol::NotifyLevel) {
+        self.change(|s| s.set_level(room, level));
+    }
+
     /// Changes a room's topic.
     pub fn set_topic(&self, room: &str, topic: &str) {
         self.change(|s| s.set_topic(room, topic));
