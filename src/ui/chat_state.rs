@@ -1691,7 +1691,12 @@ mod tests {
             notify: NotifyLevel::All,
             owner: None,
         };
-        s.apply(ServerFrame::Rooms { rooms: vec![entry.clone()] }, 0.0);
+        s.apply(
+            ServerFrame::Rooms {
+                rooms: vec![entry.clone()],
+            },
+            0.0,
+        );
         assert_eq!(s.level("general"), NotifyLevel::All);
         entry.notify = NotifyLevel::Mentions;
         s.apply(ServerFrame::Rooms { rooms: vec![entry] }, 0.0);
