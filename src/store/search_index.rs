@@ -27,6 +27,10 @@ const CHUNK: i64 = 5_000;
 /// How long a search waits for the index to catch up before it reads the
 /// index as it is.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// Indexes messages of the log as they now stand; callers add which.
+const INDEX_FROM_LOG: &str = "INSERT INTO messages_fts (rowid, body, room) \
+     SELECT m.seq, m.body, 'r' || r.num FROM log.messages m \
+     JOIN log.rooms r ON r.name = m.room";
 /// How long the follower waits after a failure before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -236,12 +240,9 @@ async fn index_chunk(conn: &mut SqliteConnection) -> Result<(bool, i64), sqlx::E
     .await?;
     let new_seq = upto.unwrap_or(seq);
     if new_seq > seq {
-        sqlx::query(
-            "INSERT INTO messages_fts (rowid, body, room) \
-             SELECT m.seq, m.body, 'r' || r.num FROM log.messages m \
-             JOIN log.rooms r ON r.name = m.room \
-             WHERE m.seq > $1 AND m.seq <= $2 AND NOT m.deleted",
-        )
+        sqlx::query(&format!(
+            "{INDEX_FROM_LOG} WHERE m.seq > $1 AND m.seq <= $2 AND NOT m.deleted"
+        ))
         .bind(seq)
         .bind(new_seq)
         .execute(&mut *tx)
@@ -270,10 +271,7 @@ async fn index_chunk(conn: &mut SqliteConnection) -> Result<(bool, i64), sqlx::E
         .execute(&mut *tx)
         .await?;
         sqlx::query(&format!(
-            "INSERT INTO messages_fts (rowid, body, room) \
-             SELECT m.seq, m.body, 'r' || r.num FROM log.messages m \
-             JOIN log.rooms r ON r.name = m.room \
-             WHERE m.seq IN ({CHANGED}) AND NOT m.deleted"
+            "{INDEX_FROM_LOG} WHERE m.seq IN ({CHANGED}) AND NOT m.deleted"
         ))
         .bind(pending)
         .bind(new_pending)
