@@ -30,6 +30,19 @@ pub struct TokenRow {
     pub created: String,
 }
 
+/// A device that gets the account's Web Pushes, as the account page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    /// The push service's URL for it: what removing it names.
+    pub endpoint: String,
+    /// Which browser, on which system.
+    pub label: String,
+    /// Whether private rooms' text shows in its notifications.
+    pub previews: bool,
+    /// RFC 3339 time it was subscribed.
+    pub created: String,
+}
+
 /// A token just created: the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewToken {
@@ -407,5 +420,50 @@ pub async fn revoke_token(id: i64, csrf: String) -> Result<(), ServerFnError> {
         &crate::auth::credentials::token(&hash),
         crate::protocol::Ended::TokenRevoked,
     );
+    Ok(())
+}
+
+/// The devices that get the signed-in account's pushes, newest first.
+#[server(prefix = "/_sfn", endpoint = "list_devices")]
+pub async fn list_devices() -> Result<Vec<DeviceRow>, ServerFnError> {
+    let app = server::app()?;
+    let session = server::session().await?;
+    let user = server::require_user(&session).await?;
+    let devices = app
+        .hub
+        .store()
+        .pushes(&user)
+        .await
+        .map_err(server::store_failed)?;
+    Ok(devices
+        .into_iter()
+        .map(|d| DeviceRow {
+            endpoint: d.endpoint,
+            label: d.label,
+            previews: d.previews,
+            created: crate::store::format_ts(d.created_ms),
+        })
+        .collect())
+}
+
+/// Stops pushes to one of the signed-in account's devices.
+#[server(prefix = "/_sfn", endpoint = "remove_device")]
+pub async fn remove_device(endpoint: String, csrf: String) -> Result<(), ServerFnError> {
+    let app = server::app()?;
+    let session = server::session().await?;
+    server::check_csrf(&session, &csrf).await?;
+    let user = server::require_user(&session).await?;
+    let removed = app
+        .hub
+        .store()
+        .delete_push(&user, &endpoint)
+        .await
+        .map_err(server::store_failed)?;
+    if !removed {
+        return Err(server::fail(
+            axum::http::StatusCode::NOT_FOUND,
+            "no such device; it may be removed already",
+        ));
+    }
     Ok(())
 }

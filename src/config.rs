@@ -144,6 +144,31 @@ pub struct Config {
     #[arg(long, env = "CAUSERIE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Who runs this server, for push services (VAPID's `sub`): a
+    /// `mailto:` or `https:` URL they may write to about its pushes.
+    #[arg(
+        long,
+        env = "CAUSERIE_PUSH_CONTACT",
+        default_value = "mailto:postmaster@localhost"
+    )]
+    pub push_contact: String,
+
+    /// Longest wait for a push service, per push.
+    #[arg(long, env = "CAUSERIE_PUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub push_timeout: Duration,
+
+    /// Push endpoint origins exempt from the rules that keep pushes off
+    /// this machine and its networks (https only, public addresses), e.g.
+    /// `http://127.0.0.1:4567` for a test's own push service. Never needed
+    /// for real push services.
+    #[arg(
+        long,
+        env = "CAUSERIE_PUSH_EXEMPT",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub push_exempt: Vec<String>,
+
     /// What to do; with none, serve.
     #[command(subcommand)]
     pub command: Option<Command>,

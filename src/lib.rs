@@ -39,6 +39,8 @@ pub mod names;
 #[cfg(feature = "ssr")]
 pub mod process;
 #[cfg(feature = "ssr")]
+pub mod push;
+#[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod store;

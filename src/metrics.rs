@@ -29,6 +29,11 @@ pub struct Metrics {
     pub backplane_resubscribes: Counter,
     /// Rooms read from the store after a lost subscription or a lost node.
     pub backplane_catch_ups: Counter,
+    /// Web Pushes the push services accepted.
+    pub pushes_sent: Counter,
+    /// Web Pushes that failed for good (after their retries), or were
+    /// dropped because the push queue was full.
+    pub pushes_failed: Counter,
 }
 
 impl Metrics {
@@ -52,6 +57,8 @@ impl Metrics {
             backplane_received: Counter::default(),
             backplane_resubscribes: Counter::default(),
             backplane_catch_ups: Counter::default(),
+            pushes_sent: Counter::default(),
+            pushes_failed: Counter::default(),
         };
         registry.register(
             "connections",
@@ -123,6 +130,16 @@ impl Metrics {
             "backplane_catch_ups",
             "Rooms caught up from the store after a lost subscription or node",
             m.backplane_catch_ups.clone(),
+        );
+        registry.register(
+            "pushes_sent",
+            "Web Pushes accepted by push services",
+            m.pushes_sent.clone(),
+        );
+        registry.register(
+            "pushes_failed",
+            "Web Pushes given up or dropped from a full queue",
+            m.pushes_failed.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -10,6 +10,7 @@ use crate::http::state::{AppState, Services};
 use crate::hub::{Admission, Hub, Outboxes};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::push::{self, Destinations, Pusher, Vapid};
 use crate::store::{self, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("leptos configuration: {0}")]
     Leptos(String),
+    #[error("web push: {0}")]
+    Vapid(#[from] push::VapidError),
+    #[error("web push client: {0}")]
+    PushClient(#[from] reqwest::Error),
 }
 
 /// Logs to stdout; `RUST_LOG` filters (default `info`).
@@ -125,6 +130,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         admission,
     );
     tokio::spawn(hub.clone().run_ticker());
+    let vapid = Arc::new(Vapid::load(store.as_ref()).await?);
+    let destinations = Destinations::new(config.push_exempt.iter().cloned());
+    let sender = push::Sender::new(
+        vapid.clone(),
+        &config.push_contact,
+        destinations.clone(),
+        config.push_timeout,
+    )?;
+    Pusher::start(&hub, store.clone(), sender, metrics.clone());
     tokio::spawn(watch_bans(store.clone(), outboxes.clone()));
     {
         let limits = limits.clone();
@@ -166,6 +180,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         outboxes,
         tracker: TaskTracker::new(),
         form_key,
+        vapid_public: vapid.public.clone(),
+        destinations,
     });
 
     // Every connection is pinged and checked for silence from here, on one

@@ -109,6 +109,42 @@ async fn reader(
     }
 }
 
+/// The signed-in account behind a request that changes an account's own
+/// things: a Bearer token of an account, or a session (whose request, if
+/// it says where it comes from, must come from an allowed origin).
+pub async fn caller_account(
+    app: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<String, Failure> {
+    let from_session = !headers.contains_key(header::AUTHORIZATION);
+    let actor = reader(app, headers, session).await?.ok_or_else(|| {
+        Failure::new(
+            ErrorCode::Unauthorized,
+            "sign in, or send Authorization: Bearer <token>",
+        )
+    })?;
+    if actor.identity != crate::hub::Identity::Account {
+        return Err(Failure::new(
+            ErrorCode::Forbidden,
+            "only accounts have devices to notify",
+        ));
+    }
+    if from_session && let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !origin.to_str().is_ok_and(|o| app.origin_allowed(o, host)) {
+            return Err(Failure::new(
+                ErrorCode::Forbidden,
+                "cross-origin request refused",
+            ));
+        }
+    }
+    Ok(actor.name)
+}
+
 /// A visitor reads the public rooms only when guests are allowed.
 fn visitor_may_read(app: &AppState) -> Result<(), Failure> {
     if app.config.guests {

@@ -11,6 +11,7 @@ pub mod listen;
 pub mod middleware;
 pub mod pages;
 pub mod preload;
+pub mod push;
 pub mod reframe;
 pub mod router;
 pub mod session;

@@ -49,6 +49,10 @@ pub struct Services {
     /// The server's secret for visitors' form tokens (kept in the database,
     /// so that every node and every restart agree).
     pub form_key: Arc<[u8]>,
+    /// The server's VAPID public key, base64url (`GET /api/push/key`).
+    pub vapid_public: String,
+    /// Where push endpoints may point.
+    pub destinations: crate::push::Destinations,
 }
 
 impl Services {

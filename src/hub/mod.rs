@@ -11,6 +11,7 @@
 //! lost: pub/sub is never the guarantee, the store is.
 
 pub mod admission;
+mod away;
 mod changes;
 pub mod client;
 mod membership;
@@ -20,6 +21,7 @@ mod revisions;
 mod room;
 
 pub use admission::{Admission, Caller, MAX_ROOMS_PER_CONNECTION, People};
+pub use away::Notifier;
 pub use changes::{Alter, check_emoji};
 pub use client::Client;
 pub use membership::{MAX_FIRST_MEMBERS, person_key};
@@ -226,6 +228,8 @@ pub struct Hub {
     outboxes: Arc<Outboxes>,
     /// The rules and allowances every request passes.
     admission: Admission,
+    /// Told of committed messages, for people who are away.
+    notifier: std::sync::OnceLock<Arc<dyn Notifier>>,
 }
 
 /// Puts changes read late into a `joined` answer: a message of the history
@@ -272,6 +276,7 @@ impl Hub {
             rooms: Mutex::new(HashMap::new()),
             remote: Mutex::new(HashMap::new()),
             stale: Mutex::new(HashMap::new()),
+            notifier: std::sync::OnceLock::new(),
         })
     }
 
@@ -622,6 +627,7 @@ impl Hub {
             if !appended.duplicate {
                 hub.metrics.messages.inc();
                 hub.deliver(appended.message.clone());
+                hub.notify_committed(&appended.message);
                 hub.backplane.publish_message(&appended.message).await;
             }
             Ok(appended)

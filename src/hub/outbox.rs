@@ -221,6 +221,16 @@ impl Outboxes {
         due.len()
     }
 
+    /// Whether a live connection is bound to `key`.
+    pub fn has(&self, key: &str) -> bool {
+        let registry = self.lock();
+        registry
+            .keys
+            .iter()
+            .filter(|(_, keys)| keys.iter().any(|b| &**b == key))
+            .any(|(id, _)| registry.live.get(id).is_some_and(|w| w.strong_count() > 0))
+    }
+
     /// Queues a frame to every connection bound to `key` (see
     /// [`Outboxes::bind`]); returns how many. Rare (a person added to a
     /// room), so a scan of the bound connections is fine.

@@ -34,14 +34,7 @@ impl Hub {
         if id < 1 || id > last {
             return Err(HubError::ReadBeyond(last));
         }
-        let before = self
-            .store
-            .read_states(&actor.name)
-            .await?
-            .into_iter()
-            .find(|s| s.room == room)
-            .map_or(0, |s| s.last_read);
-        let now = self.store.mark_read(&actor.name, room, id).await?;
+        let (now, moved) = self.store.mark_read(&actor.name, room, id).await?;
         let unread = self
             .store
             .unread(&actor.name, room, now, UNREAD_CAP)
@@ -52,7 +45,7 @@ impl Hub {
             unread: unread.messages,
             mentions: unread.mentions,
         };
-        if now == before {
+        if !moved {
             return Ok(Some(frame));
         }
         self.tell_person(&actor.name, &encode(&frame));

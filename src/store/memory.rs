@@ -17,9 +17,9 @@ use super::change::{Verdict, decide, search_words};
 use super::history::around_of;
 use super::{
     Account, AccountChange, AccountInfo, Appended, Around, Change, Changed, Found, Gate,
-    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend, ReadState,
-    Registered, Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, Unread, format_ts,
-    now_ms,
+    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend,
+    PushSubscription, ReadState, Registered, Role, RoomMeta, SearchAfter, Store, StoreError,
+    TokenInfo, Unread, format_ts, now_ms,
 };
 use crate::names::name_key;
 use crate::protocol::{Message, RoomKind, parse_room};
@@ -54,6 +54,8 @@ struct State {
     seq: i64,
     /// (account, room) → read position and level.
     reads: BTreeMap<(String, String), (i64, Option<crate::protocol::NotifyLevel>)>,
+    /// By endpoint.
+    pushes: BTreeMap<String, PushSubscription>,
 }
 
 struct Room {
@@ -824,14 +826,85 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError> {
+    async fn mark_read(
+        &self,
+        account: &str,
+        room: &str,
+        id: i64,
+    ) -> Result<(i64, bool), StoreError> {
         let mut s = self.up()?;
         let entry = s
             .reads
             .entry((account.to_string(), room.to_string()))
             .or_insert((0, None));
+        let moved = entry.0 < id;
         entry.0 = entry.0.max(id);
-        Ok(entry.0)
+        Ok((entry.0, moved))
+    }
+
+    async fn save_push(&self, sub: &PushSubscription, keep: usize) -> Result<(), StoreError> {
+        let mut s = self.up()?;
+        s.pushes.insert(sub.endpoint.clone(), sub.clone());
+        let mut mine: Vec<(i64, String)> = s
+            .pushes
+            .values()
+            .filter(|p| p.account == sub.account)
+            .map(|p| (p.created_ms, p.endpoint.clone()))
+            .collect();
+        mine.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, endpoint) in mine.into_iter().skip(keep) {
+            s.pushes.remove(&endpoint);
+        }
+        Ok(())
+    }
+
+    async fn delete_push(&self, account: &str, endpoint: &str) -> Result<bool, StoreError> {
+        let mut s = self.up()?;
+        let mine = s.pushes.get(endpoint).is_some_and(|p| p.account == account);
+        if mine {
+            s.pushes.remove(endpoint);
+        }
+        Ok(mine)
+    }
+
+    async fn forget_push(&self, endpoint: &str) -> Result<(), StoreError> {
+        self.up()?.pushes.remove(endpoint);
+        Ok(())
+    }
+
+    async fn pushes(&self, account: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        let s = self.up()?;
+        if s.accounts
+            .get(account)
+            .is_none_or(|a| a.banned_ms.is_some())
+        {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<PushSubscription> = s
+            .pushes
+            .values()
+            .filter(|p| p.account == account)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            b.created_ms
+                .cmp(&a.created_ms)
+                .then_with(|| a.endpoint.cmp(&b.endpoint))
+        });
+        Ok(out)
+    }
+
+    async fn chosen_levels(
+        &self,
+        room: &str,
+    ) -> Result<Vec<(String, crate::protocol::NotifyLevel)>, StoreError> {
+        Ok(self
+            .up()?
+            .reads
+            .iter()
+            .filter(|((_, r), _)| r == room)
+            .filter_map(|((a, _), (_, level))| level.map(|l| (a.clone(), l)))
+            .collect())
     }
 
     async fn set_notify(

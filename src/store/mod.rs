@@ -21,6 +21,7 @@ mod members;
 mod memory;
 mod plan;
 mod postgres;
+mod push;
 mod reads;
 mod rows;
 #[cfg(test)]
@@ -110,6 +111,24 @@ pub struct ReadState {
     pub room: String,
     pub last_read: i64,
     pub notify: Option<crate::protocol::NotifyLevel>,
+}
+
+/// A browser's Web Push subscription, kept for an account
+/// (PROTOCOL.md, "Reading, notifications").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    /// The push service's URL for this browser; its identity.
+    pub endpoint: String,
+    pub account: String,
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url.
+    pub auth: String,
+    /// Whether a private room's text may show on this device's lock screen.
+    pub previews: bool,
+    /// Which browser it is, for the account page.
+    pub label: String,
+    pub created_ms: i64,
 }
 
 /// Messages of a room after a read position, by others, not deleted.
@@ -459,8 +478,33 @@ pub trait Store: Send + Sync + 'static {
     async fn read_states(&self, account: &str) -> Result<Vec<ReadState>, StoreError>;
 
     /// Moves an account's read position in a room up to `id` (never back)
-    /// and returns the position it now has.
-    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError>;
+    /// and returns the position it now has, and whether this call moved it.
+    async fn mark_read(
+        &self,
+        account: &str,
+        room: &str,
+        id: i64,
+    ) -> Result<(i64, bool), StoreError>;
+
+    /// Keeps a push subscription (replacing one of the same endpoint,
+    /// whoever had it), and at most `keep` per account: the oldest go.
+    async fn save_push(&self, sub: &PushSubscription, keep: usize) -> Result<(), StoreError>;
+
+    /// Removes an account's subscription; whether it had it.
+    async fn delete_push(&self, account: &str, endpoint: &str) -> Result<bool, StoreError>;
+
+    /// Forgets an endpoint the push service says is gone.
+    async fn forget_push(&self, endpoint: &str) -> Result<(), StoreError>;
+
+    /// An account's subscriptions, newest first; none while it is banned.
+    async fn pushes(&self, account: &str) -> Result<Vec<PushSubscription>, StoreError>;
+
+    /// The levels accounts chose in a room (those who kept the default
+    /// are not listed).
+    async fn chosen_levels(
+        &self,
+        room: &str,
+    ) -> Result<Vec<(String, crate::protocol::NotifyLevel)>, StoreError>;
 
     /// Sets an account's notification level in a room.
     async fn set_notify(

@@ -17,7 +17,7 @@ pub fn level_name(level: NotifyLevel) -> &'static str {
     }
 }
 
-fn level_of(name: &str) -> Option<NotifyLevel> {
+pub(super) fn level_of(name: &str) -> Option<NotifyLevel> {
     match name {
         "all" => Some(NotifyLevel::All),
         "mentions" => Some(NotifyLevel::Mentions),
@@ -72,19 +72,35 @@ where
     }
 
     /// See [`Store::mark_read`](super::Store::mark_read).
-    pub async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+    pub async fn mark_read(
+        &self,
+        account: &str,
+        room: &str,
+        id: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        // The row comes back only when this statement moved it: whether the
+        // position moved is decided by the same write that moves it.
+        let moved: Option<i64> = sqlx::query_scalar(
             "INSERT INTO reads (account, room, last_read) VALUES ($1, $2, $3) \
-             ON CONFLICT (account, room) DO UPDATE SET last_read = \
-             CASE WHEN reads.last_read < excluded.last_read \
-             THEN excluded.last_read ELSE reads.last_read END \
+             ON CONFLICT (account, room) DO UPDATE SET last_read = excluded.last_read \
+             WHERE reads.last_read < excluded.last_read \
              RETURNING last_read",
         )
         .bind(account)
         .bind(room)
         .bind(id)
-        .fetch_one(&self.write)
-        .await?)
+        .fetch_optional(&self.write)
+        .await?;
+        if let Some(now) = moved {
+            return Ok((now, true));
+        }
+        let now =
+            sqlx::query_scalar("SELECT last_read FROM reads WHERE account = $1 AND room = $2")
+                .bind(account)
+                .bind(room)
+                .fetch_one(&self.write)
+                .await?;
+        Ok((now, false))
     }
 
     /// See [`Store::set_notify`](super::Store::set_notify).

@@ -14,8 +14,8 @@ use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
     Account, AccountChange, AccountInfo, Around, Change, Changed, Found, Gate, GuestClaim,
-    GuestName, Invite, NewMessage, Page, PendingAppend, ReadState, Registered, Role, RoomMeta,
-    SearchAfter, Store, StoreError, TokenInfo, Unread,
+    GuestName, Invite, NewMessage, Page, PendingAppend, PushSubscription, ReadState, Registered,
+    Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, Unread,
 };
 use crate::protocol::Message;
 use async_trait::async_trait;
@@ -314,8 +314,36 @@ where
         self.directory.read_states(account).await
     }
 
-    async fn mark_read(&self, account: &str, room: &str, id: i64) -> Result<i64, StoreError> {
+    async fn mark_read(
+        &self,
+        account: &str,
+        room: &str,
+        id: i64,
+    ) -> Result<(i64, bool), StoreError> {
         self.directory.mark_read(account, room, id).await
+    }
+
+    async fn save_push(&self, sub: &PushSubscription, keep: usize) -> Result<(), StoreError> {
+        self.directory.save_push(sub, keep).await
+    }
+
+    async fn delete_push(&self, account: &str, endpoint: &str) -> Result<bool, StoreError> {
+        self.directory.delete_push(account, endpoint).await
+    }
+
+    async fn forget_push(&self, endpoint: &str) -> Result<(), StoreError> {
+        self.directory.forget_push(endpoint).await
+    }
+
+    async fn pushes(&self, account: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        self.directory.pushes(account).await
+    }
+
+    async fn chosen_levels(
+        &self,
+        room: &str,
+    ) -> Result<Vec<(String, crate::protocol::NotifyLevel)>, StoreError> {
+        self.directory.chosen_levels(room).await
     }
 
     async fn set_notify(

@@ -3,8 +3,8 @@
 //! like the real ones in what the hub relies on.
 
 use super::{
-    Change, Changed, GuestClaim, MAX_REACTIONS, MemoryStore, NewMessage, SearchAfter, SqliteStore,
-    Store, StoreError, now_ms,
+    Change, Changed, GuestClaim, MAX_REACTIONS, MemoryStore, NewMessage, PushSubscription,
+    SearchAfter, SqliteStore, Store, StoreError, now_ms,
 };
 use crate::names::name_key;
 use crate::protocol::Message;
@@ -372,12 +372,78 @@ async fn keeps_members(store: &dyn Store) {
     }
 }
 
+/// Push subscriptions: kept per endpoint, moved to whoever subscribes it
+/// last, at most `keep` per account (the oldest go), none for a banned
+/// account; the levels chosen in a room.
+async fn keeps_push_subscriptions(store: &dyn Store) {
+    use crate::protocol::NotifyLevel;
+    assert!(store.create_account("Pia", "h").await.unwrap());
+    assert!(store.create_account("Quin", "h").await.unwrap());
+    let device = |endpoint: &str, account: &str, at: i64| PushSubscription {
+        endpoint: endpoint.into(),
+        account: account.into(),
+        p256dh: "key".into(),
+        auth: "secret".into(),
+        previews: at % 2 == 0,
+        label: "Firefox on Linux".into(),
+        created_ms: at,
+    };
+    for (i, e) in ["e1", "e2", "e3"].iter().enumerate() {
+        store
+            .save_push(&device(e, "Pia", i as i64), 2)
+            .await
+            .unwrap();
+    }
+    let endpoints =
+        |list: Vec<PushSubscription>| list.into_iter().map(|p| p.endpoint).collect::<Vec<_>>();
+    assert_eq!(
+        endpoints(store.pushes("Pia").await.unwrap()),
+        ["e3", "e2"],
+        "the oldest went"
+    );
+    assert_eq!(
+        store.pushes("Pia").await.unwrap()[0],
+        device("e3", "Pia", 2)
+    );
+    // The same browser, now signed in as Quin.
+    store.save_push(&device("e2", "Quin", 5), 2).await.unwrap();
+    assert_eq!(endpoints(store.pushes("Pia").await.unwrap()), ["e3"]);
+    assert_eq!(endpoints(store.pushes("Quin").await.unwrap()), ["e2"]);
+    assert!(!store.delete_push("Pia", "e2").await.unwrap(), "not Pia's");
+    assert!(store.delete_push("Quin", "e2").await.unwrap());
+    assert!(store.pushes("Quin").await.unwrap().is_empty());
+    store.forget_push("e3").await.unwrap();
+    store.forget_push("never-there").await.unwrap();
+    assert!(store.pushes("Pia").await.unwrap().is_empty());
+
+    store.save_push(&device("e4", "Quin", 6), 2).await.unwrap();
+    store.set_banned("Quin", true).await.unwrap();
+    assert!(
+        store.pushes("Quin").await.unwrap().is_empty(),
+        "none while banned"
+    );
+    store.set_banned("Quin", false).await.unwrap();
+    assert_eq!(endpoints(store.pushes("Quin").await.unwrap()), ["e4"]);
+
+    store
+        .set_notify("Pia", "general", NotifyLevel::All)
+        .await
+        .unwrap();
+    store.mark_read("Quin", "general", 0).await.unwrap();
+    assert_eq!(
+        store.chosen_levels("general").await.unwrap(),
+        [("Pia".to_string(), NotifyLevel::All)],
+        "only chosen levels are listed"
+    );
+}
+
 async fn behaves_like_a_store(store: &dyn Store) {
     keeps_the_log(store).await;
     keeps_rooms(store).await;
     keeps_the_directory(store).await;
     keeps_team_accounts(store).await;
     keeps_members(store).await;
+    keeps_push_subscriptions(store).await;
     keeps_changes(store).await;
     searches(store).await;
     finds_around(store).await;

@@ -2,7 +2,8 @@
 //! work without JavaScript too (plain POSTs to the server functions).
 
 use crate::account::{
-    ChangePassword, CreateToken, Login, Logout, Me, Register, RevokeToken, list_tokens, whoami,
+    ChangePassword, CreateToken, Login, Logout, Me, Register, RemoveDevice, RevokeToken,
+    list_devices, list_tokens, whoami,
 };
 use crate::admin::registration_info;
 use crate::ui::i18n::K;
@@ -218,6 +219,8 @@ pub fn AccountPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeToken>::new();
     let logout = ServerAction::<Logout>::new();
     let password = ServerAction::<ChangePassword>::new();
+    let remove_device = ServerAction::<RemoveDevice>::new();
+    let devices = Resource::new(move || remove_device.version().get(), |_| list_devices());
     reload_home_on_success(move || matches!(logout.value().get(), Some(Ok(_))));
     let password_changed = move || matches!(password.value().get(), Some(Ok(_)));
     let password_error = move || {
@@ -238,6 +241,7 @@ pub fn AccountPage() -> impl IntoView {
             .get()
             .and_then(|r| r.err())
             .or_else(|| revoke.value().get().and_then(|r| r.err()))
+            .or_else(|| remove_device.value().get().and_then(|r| r.err()))
             .map(|e| error_text(&e))
     };
     view! {
@@ -257,6 +261,7 @@ pub fn AccountPage() -> impl IntoView {
                     let csrf2 = me.csrf.clone();
                     let csrf3 = me.csrf.clone();
                     let csrf4 = me.csrf.clone();
+                    let csrf5 = me.csrf.clone();
                     let admin_link = me.admin.then(|| {
                         let layout = expect_context::<Layout>();
                         view! { <p><A href="/admin">{layout.tr(K::AdminLink)}</A></p> }
@@ -285,6 +290,51 @@ pub fn AccountPage() -> impl IntoView {
                         <Show when=move || password_error().is_some()>
                             <p class="hint error" role="alert">{password_error}</p>
                         </Show>
+                        <h2>"Notifications on your devices"</h2>
+                        <p class="hint">
+                            "When you have Causerie open nowhere, these devices are notified of "
+                            "what your rooms' notification levels ask for."
+                        </p>
+                        <Transition fallback=|| ()>
+                            {move || {
+                                let csrf = csrf5.clone();
+                                devices
+                                    .get()
+                                    .map(|r| {
+                                        let rows = r.unwrap_or_default();
+                                        if rows.is_empty() {
+                                            return view! {
+                                                <p class="hint" data-testid="no-devices">"No device gets notifications yet."</p>
+                                            }
+                                                .into_any();
+                                        }
+                                        view! {
+                                            <ul class="tokens devices">
+                                                {rows
+                                                    .into_iter()
+                                                    .map(|d| {
+                                                        let csrf = csrf.clone();
+                                                        let shows = if d.previews { "shows private rooms' text" } else { "hides private rooms' text" };
+                                                        view! {
+                                                            <li class="token device">
+                                                                <span class="label">{d.label.clone()}</span>
+                                                                <span class="created">{d.created.get(0..10).unwrap_or("").to_string()}</span>
+                                                                <span class="hint">{shows}</span>
+                                                                <ActionForm action=remove_device attr:class="inline-form">
+                                                                    <input type="hidden" name="csrf" value=csrf/>
+                                                                    <input type="hidden" name="endpoint" value=d.endpoint.clone()/>
+                                                                    <button type="submit" class="secondary">"Remove"</button>
+                                                                </ActionForm>
+                                                            </li>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </ul>
+                                        }
+                                            .into_any()
+                                    })
+                            }}
+                        </Transition>
                         <h2>"API tokens"</h2>
                         <p class="hint">
                             "A token lets a bot or a script post as you: "

@@ -329,7 +329,7 @@ impl Server {
     }
 
     pub fn http(&self) -> reqwest::Client {
-        reqwest::Client::builder().timeout(TIMEOUT).build().unwrap()
+        http_client().timeout(TIMEOUT).build().unwrap()
     }
 
     /// Opens a WebSocket, with the given `Origin` header or none.
@@ -1418,7 +1418,7 @@ impl<'a> Visitor<'a> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ip = std::net::Ipv4Addr::new(127, 0, (2 + n / 250) as u8, (2 + n % 250) as u8);
-        let http = reqwest::Client::builder()
+        let http = http_client()
             .local_address(std::net::IpAddr::V4(ip))
             .timeout(TIMEOUT)
             .build()
@@ -1497,6 +1497,13 @@ pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// An HTTP client builder. The server's build of reqwest has TLS without a
+/// provider of its own (the server installs ring); the tests' does too.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 /// Registers `name` and signs the visitor in.

@@ -581,7 +581,7 @@ async fn a_post_whose_client_hangs_up_is_still_broadcast() {
     // writer's first statement waits on SQLite's busy timeout), and a client
     // that gives up after 200 ms.
     let lock = lock_db(&s.db_path()).await;
-    let impatient = reqwest::Client::builder()
+    let impatient = http_client()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();

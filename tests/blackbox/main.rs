@@ -23,6 +23,7 @@ mod matrix;
 mod pages;
 mod postgres;
 mod proptest_protocol;
+mod push;
 mod reading;
 mod scaleout;
 mod security;
