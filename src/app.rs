@@ -91,7 +91,7 @@ pub fn App() -> impl IntoView {
 /// What runs only in the browser, after hydration.
 #[cfg(feature = "hydrate")]
 mod browser {
-    use crate::ui::alerts::Alerts;
+    use crate::ui::alerts::{Alerts, Permission};
     use crate::ui::chat_state::Status;
     use crate::ui::i18n;
     use crate::ui::layout::Layout;
@@ -191,6 +191,23 @@ mod browser {
 
         // What is read is what the message list shows in a visible tab
         // (`ui::messages`), not what merely arrived.
+
+        // Notifications allowed, for an account: this device gets Web Push
+        // too, for when no page is open (once per page; the browser keeps
+        // one subscription, the server one row per endpoint).
+        let subscribed = StoredValue::new(false);
+        Effect::new(move |_| {
+            let wanted = chat.signed_in.get() && alerts.permission.get() == Permission::Granted;
+            if !wanted || subscribed.get_value() {
+                return;
+            }
+            subscribed.set_value(true);
+            leptos::task::spawn_local(async move {
+                if let Err(e) = crate::notifications::subscribe_push().await {
+                    web_sys::console::warn_1(&format!("no Web Push on this device: {e}").into());
+                }
+            });
+        });
 
         // The installed app's icon counts what is unread.
         Effect::new(move |_| crate::notifications::set_app_badge(chat.total_unread()));

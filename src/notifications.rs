@@ -1,7 +1,8 @@
-//! Notifications of the open app, in the browser: the permission, the
-//! notification itself, a short tone, and the app's badge. What to tell and
-//! when is the chat state's (`ui::chat_state::ChatState::notifies`); this
-//! module only speaks to the browser.
+//! Notifications, in the browser: the permission, a notification of the
+//! open app, a short tone, the app's badge, and this device's Web Push
+//! subscription (for when no page is open). What to tell and when is the
+//! chat state's (`ui::chat_state::ChatState::notifies`); this module only
+//! speaks to the browser.
 
 use crate::ui::alerts::Permission;
 use wasm_bindgen::JsCast;
@@ -126,4 +127,68 @@ pub fn set_app_badge(count: usize) {
             let _ = JsFuture::from(p).await;
         });
     }
+}
+
+/// Why this device could not be subscribed to Web Push.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("no service worker or push manager in this browser")]
+    Unsupported,
+    #[error("the browser refused: {0}")]
+    Browser(String),
+    #[error("the server answered {0}")]
+    Server(u16),
+    #[error("the server could not be reached: {0}")]
+    Network(#[from] gloo_net::Error),
+}
+
+impl From<wasm_bindgen::JsValue> for PushError {
+    fn from(e: wasm_bindgen::JsValue) -> Self {
+        PushError::Browser(format!("{e:?}"))
+    }
+}
+
+/// `GET /api/push/key`.
+#[derive(serde::Deserialize)]
+struct PushKey {
+    /// The server's VAPID public key, base64url.
+    key: String,
+}
+
+/// Subscribes this device to the server's Web Push (once notifications
+/// are allowed, for a signed-in account): the push service's subscription,
+/// for the server's VAPID key, posted to `/api/push/subscriptions`. The
+/// browser gives back the same subscription when there is one already.
+pub async fn subscribe_push() -> Result<(), PushError> {
+    use gloo_net::http::Request;
+    let window = web_sys::window().ok_or(PushError::Unsupported)?;
+    let workers = window.navigator().service_worker();
+    let ready = JsFuture::from(workers.ready()?).await?;
+    let registration: web_sys::ServiceWorkerRegistration =
+        ready.dyn_into().map_err(|_| PushError::Unsupported)?;
+    let manager = registration.push_manager()?;
+    let answer = Request::get("/api/push/key").send().await?;
+    if !answer.ok() {
+        return Err(PushError::Server(answer.status()));
+    }
+    let key = answer.json::<PushKey>().await?.key;
+    let options = web_sys::PushSubscriptionOptionsInit::new();
+    options.set_user_visible_only(true);
+    // The Push API takes the key as its base64url text.
+    options.set_application_server_key(&key.into());
+    let subscription: web_sys::PushSubscription =
+        JsFuture::from(manager.subscribe_with_options(&options)?)
+            .await?
+            .dyn_into()
+            .map_err(|_| PushError::Unsupported)?;
+    let body: String = js_sys::JSON::stringify(&subscription.to_json()?.into())?.into();
+    let saved = Request::post("/api/push/subscriptions")
+        .header("content-type", "application/json")
+        .body(body)?
+        .send()
+        .await?;
+    if !saved.ok() {
+        return Err(PushError::Server(saved.status()));
+    }
+    Ok(())
 }
