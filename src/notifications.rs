@@ -4,7 +4,6 @@
 //! chat state's (`ui::chat_state::ChatState::notifies`); this module only
 //! speaks to the browser.
 
-use crate::ui::alerts::Permission;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen_futures::JsFuture;
@@ -15,38 +14,26 @@ fn supported() -> bool {
         .is_some_and(|w| js_sys::Reflect::has(&w, &"Notification".into()).unwrap_or(false))
 }
 
-fn from_browser(p: NotificationPermission) -> Permission {
-    match p {
-        NotificationPermission::Granted => Permission::Granted,
-        NotificationPermission::Denied => Permission::Denied,
-        _ => Permission::Ask,
-    }
-}
-
-/// The browser's current answer.
-pub fn permission() -> Permission {
-    if !supported() {
-        return Permission::Unsupported;
-    }
-    from_browser(Notification::permission())
+/// The browser's current answer; `None` without the Notification API.
+pub fn permission() -> Option<NotificationPermission> {
+    supported().then(Notification::permission)
 }
 
 /// Asks the browser (which shows its own prompt); only ever on a click.
-pub async fn ask() -> Permission {
+pub async fn ask() -> Option<NotificationPermission> {
     if !supported() {
-        return Permission::Unsupported;
+        return None;
     }
-    let Ok(promise) = Notification::request_permission() else {
-        return permission();
-    };
-    let _ = JsFuture::from(promise).await;
+    if let Ok(promise) = Notification::request_permission() {
+        let _ = JsFuture::from(promise).await;
+    }
     permission()
 }
 
 /// Shows a notification; one per `tag` (a newer one replaces it). A click
 /// focuses the tab and runs `on_click`.
 pub fn show(title: &str, body: &str, tag: &str, on_click: impl Fn() + 'static) {
-    if permission() != Permission::Granted {
+    if permission() != Some(NotificationPermission::Granted) {
         return;
     }
     let opts = NotificationOptions::new();

@@ -27,6 +27,20 @@ pub enum Permission {
     Unsupported,
 }
 
+impl Permission {
+    /// The browser's answer (`None`: no Notification API).
+    #[cfg(feature = "hydrate")]
+    fn of(p: Option<web_sys::NotificationPermission>) -> Self {
+        use web_sys::NotificationPermission as P;
+        match p {
+            None => Permission::Unsupported,
+            Some(P::Granted) => Permission::Granted,
+            Some(P::Denied) => Permission::Denied,
+            Some(_) => Permission::Ask,
+        }
+    }
+}
+
 /// The page's notification settings; cheap to copy into closures.
 #[derive(Clone, Copy)]
 pub struct Alerts {
@@ -50,7 +64,8 @@ impl Alerts {
     /// Reads the browser's permission and this browser's settings.
     pub fn load(&self) {
         #[cfg(feature = "hydrate")]
-        self.permission.set(crate::notifications::permission());
+        self.permission
+            .set(Permission::of(crate::notifications::permission()));
         self.sound
             .set(prefs::get(SOUND_KEY).as_deref() == Some("on"));
         self.dismissed
@@ -63,7 +78,7 @@ impl Alerts {
         {
             let permission = self.permission;
             leptos::task::spawn_local(async move {
-                permission.set(crate::notifications::ask().await);
+                permission.set(Permission::of(crate::notifications::ask().await));
             });
         }
     }
