@@ -2,7 +2,6 @@
 //! and the composer. One page for `/` and every `/r/{room}`; moving between
 //! rooms changes signals, not the document, and keeps the socket.
 
-use super::alerts::NotifyOffer;
 use super::chat_state::{Access, Badge, Status, badge};
 use super::composer::Composer;
 use super::i18n::K;
@@ -49,13 +48,6 @@ pub fn ChatPage() -> impl IntoView {
     }
     #[cfg(feature = "hydrate")]
     fetch_snapshots(chat, room);
-    #[cfg(feature = "hydrate")]
-    super::alerts::deliver(
-        chat,
-        layout,
-        expect_context::<super::alerts::Alerts>(),
-        leptos_router::hooks::use_navigate(),
-    );
 
     let title = move || {
         let me = chat.name.get();
@@ -151,7 +143,6 @@ pub fn ChatPage() -> impl IntoView {
                     </button>
                 </header>
                 <div class="conversation">
-                    <NotifyOffer/>
                     <MessageList/>
                     <Notice/>
                     <super::conversation::RefusedNotice/>
