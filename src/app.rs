@@ -64,10 +64,12 @@ pub fn App() -> impl IntoView {
     provide_context(layout);
     provide_context(sender);
     provide_context(chat);
+    let alerts = crate::ui::alerts::Alerts::new();
+    provide_context(alerts);
     // The search keeps its results across rooms (and from `/` to `/r/…`).
     provide_context(crate::ui::search::Search::new());
     #[cfg(feature = "hydrate")]
-    browser::run(chat, layout, sender);
+    browser::run(chat, layout, sender, alerts);
     let not_found = move || view! { <p class="not-found">{move || layout.t(K::NotFoundPage)}</p> };
     view! {
         <Stylesheet id="leptos" href="/pkg/causerie.css"/>
@@ -89,6 +91,7 @@ pub fn App() -> impl IntoView {
 /// What runs only in the browser, after hydration.
 #[cfg(feature = "hydrate")]
 mod browser {
+    use crate::ui::alerts::{Alerts, Permission};
     use crate::ui::chat_state::Status;
     use crate::ui::i18n;
     use crate::ui::layout::Layout;
@@ -103,10 +106,11 @@ mod browser {
         document().hidden()
     }
 
-    pub fn run(chat: Chat, layout: Layout, sender: Sender) {
+    pub fn run(chat: Chat, layout: Layout, sender: Sender, alerts: Alerts) {
         // Once, after hydration: what this browser remembers.
         Effect::new(move |_| {
             layout.hydrated.set(true);
+            alerts.load();
             chat.set_visible(!hidden());
             if i18n::chosen_lang().is_none()
                 && let Some(lang) = i18n::browser_lang()
@@ -123,11 +127,21 @@ mod browser {
                 match me {
                     Ok(crate::account::Me {
                         name: Some(name), ..
-                    }) => chat.set_name(Some(name), true),
-                    _ => {
-                        if let Some(name) = remembered() {
-                            chat.set_name(Some(name), false);
-                        }
+                    }) => {
+                        prefs::set(prefs::ACCOUNT_KEY, &name);
+                        chat.set_name(Some(name), true);
+                    }
+                    // Offline (a page from the service worker's copy): the
+                    // account last signed in here; its session cookie says
+                    // on connecting whether it still is.
+                    Err(_) => match prefs::get(prefs::ACCOUNT_KEY) {
+                        Some(name) => chat.set_name(Some(name), true),
+                        None => chat.set_name(remembered(), false),
+                    },
+                    // A guest, or a visitor with no name yet: reads are this browser's.
+                    Ok(_) => {
+                        prefs::remove(prefs::ACCOUNT_KEY);
+                        chat.set_name(remembered(), false);
                     }
                 }
             });
@@ -153,6 +167,20 @@ mod browser {
             chat.sync_joins();
         });
 
+        // Keep what is not sent yet for a later page; show what an earlier
+        // one left (once per name, before keeping anything for it).
+        let outbox_of = StoredValue::new(None::<String>);
+        Effect::new(move |_| {
+            let Some(me) = chat.name.get() else {
+                return;
+            };
+            if outbox_of.with_value(|o| o.as_deref() != Some(me.as_str())) {
+                outbox_of.set_value(Some(me.clone()));
+                chat.restore_outbox(prefs::outbox(&me));
+            }
+            chat.outbox.with(|o| prefs::save_outbox(&me, o));
+        });
+
         // Remember the sidebar.
         Effect::new(move |_| {
             let rooms = chat.sidebar.get();
@@ -161,14 +189,28 @@ mod browser {
             }
         });
 
-        // What is in view, in a visible tab, is read.
+        // What is read is what the message list shows in a visible tab
+        // (`ui::messages`), not what merely arrived.
+
+        // Notifications allowed, for an account: this device gets Web Push
+        // too, for when no page is open (once per page; the browser keeps
+        // one subscription, the server one row per endpoint).
+        let subscribed = StoredValue::new(false);
         Effect::new(move |_| {
-            let room = chat.here();
-            room.lines.track();
-            if chat.visible.get() && room.loaded.get() {
-                chat.mark_read(room);
+            let wanted = chat.signed_in.get() && alerts.permission.get() == Permission::Granted;
+            if !wanted || subscribed.get_value() {
+                return;
             }
+            subscribed.set_value(true);
+            leptos::task::spawn_local(async move {
+                if let Err(e) = crate::notifications::subscribe_push().await {
+                    web_sys::console::warn_1(&format!("no Web Push on this device: {e}").into());
+                }
+            });
         });
+
+        // The installed app's icon counts what is unread.
+        Effect::new(move |_| crate::notifications::set_app_badge(chat.total_unread()));
 
         // The document's language follows the page's.
         Effect::new(move |_| {

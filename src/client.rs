@@ -35,22 +35,48 @@ fn ws_url() -> Option<String> {
     Some(format!("{scheme}://{}/ws", loc.host().ok()?))
 }
 
+/// Whether the browser believes it has a network.
+fn online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// The browser's `online` (true) and `offline` (false) events.
+fn network_changes() -> UnboundedReceiver<bool> {
+    let (tx, rx) = unbounded();
+    for (event, up) in [("online", true), ("offline", false)] {
+        let tx = tx.clone();
+        // For the page's life, as the loop that reads them.
+        let _ = window_event_listener_untyped(event, move |_| {
+            let _ = tx.unbounded_send(up);
+        });
+    }
+    rx
+}
+
 /// Starts the connection loop, unless one runs; it runs until the page
 /// closes or the nickname is refused. Frames the page sends go through
-/// `sender` while a connection is up.
+/// `sender` while a connection is up. Offline, it waits for the network
+/// rather than try: what is typed meanwhile waits in the outbox.
 pub fn start(chat: Chat, sender: Sender) {
     if !sender.claim() {
         return;
     }
+    let mut network = network_changes();
     leptos::task::spawn_local(async move {
         let mut backoff = new_backoff();
         loop {
+            while !online() {
+                if network.next().await.is_none() {
+                    sender.release();
+                    return;
+                }
+            }
             chat.connecting();
             let (tx, rx) = unbounded();
             sender.attach(move |f| {
                 let _ = tx.unbounded_send(f);
             });
-            let (welcomed, ended) = connect_once(chat, rx).await;
+            let (welcomed, ended) = connect_once(chat, rx, &mut network).await;
             sender.detach();
             if let Some(why) = ended {
                 // Banned, blocked, signed out: coming back would be refused.
@@ -84,7 +110,11 @@ fn new_backoff() -> impl Iterator<Item = Duration> {
 
 /// One connection's life; returns whether it got as far as `welcome`, and
 /// how the server ended the session, when it closed it for good.
-async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> (bool, Option<Ended>) {
+async fn connect_once(
+    chat: Chat,
+    mut rx: UnboundedReceiver<ClientFrame>,
+    network: &mut UnboundedReceiver<bool>,
+) -> (bool, Option<Ended>) {
     let Some(url) = ws_url() else {
         return (false, None);
     };
@@ -114,6 +144,13 @@ async fn connect_once(chat: Chat, mut rx: UnboundedReceiver<ClientFrame>) -> (bo
                 // sender, so through `rx`, in order.
                 chat.apply(frame, now_ms());
                 if chat.name_error.get_untracked().is_some() {
+                    return (welcomed, None);
+                }
+            }
+            up = network.next() => {
+                // The browser went offline: a socket may linger unanswered
+                // for a long while; drop it and wait for the network.
+                if up == Some(false) {
                     return (welcomed, None);
                 }
             }

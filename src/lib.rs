@@ -17,6 +17,8 @@ pub mod ui;
 pub mod client;
 #[cfg(feature = "hydrate")]
 pub mod install;
+#[cfg(feature = "hydrate")]
+pub mod notifications;
 
 #[cfg(feature = "ssr")]
 pub mod auth;

@@ -2,6 +2,7 @@
 //! and the composer. One page for `/` and every `/r/{room}`; moving between
 //! rooms changes signals, not the document, and keeps the socket.
 
+use super::alerts::NotifyOffer;
 use super::chat_state::{Access, Badge, Status, badge};
 use super::composer::Composer;
 use super::i18n::K;
@@ -48,6 +49,13 @@ pub fn ChatPage() -> impl IntoView {
     }
     #[cfg(feature = "hydrate")]
     fetch_snapshots(chat, room);
+    #[cfg(feature = "hydrate")]
+    super::alerts::deliver(
+        chat,
+        layout,
+        expect_context::<super::alerts::Alerts>(),
+        leptos_router::hooks::use_navigate(),
+    );
 
     let title = move || {
         let me = chat.name.get();
@@ -143,6 +151,7 @@ pub fn ChatPage() -> impl IntoView {
                     </button>
                 </header>
                 <div class="conversation">
+                    <NotifyOffer/>
                     <MessageList/>
                     <Notice/>
                     <super::conversation::RefusedNotice/>

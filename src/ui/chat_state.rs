@@ -26,6 +26,16 @@ pub use jump::Jump;
 /// How long a typing notice shows, in ms.
 pub const TYPING_SHOWN_MS: f64 = 5000.0;
 
+/// A message sent and not acknowledged, as this browser keeps it across
+/// reloads and closed tabs, to send again (same nonce) once connected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Outgoing {
+    pub nonce: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+}
+
 /// Where a line of the conversation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -242,6 +252,12 @@ impl RoomState {
         unread_mentions(self.last_read, &self.lines, me)
     }
 
+    /// The first message of someone else after the last one read: where
+    /// the "New messages" line goes when the room opens.
+    pub fn first_unread(&self, me: Option<&str>) -> Option<i64> {
+        first_unread(self.last_read, &self.lines, me)
+    }
+
     /// Lines sent but not acknowledged: (nonce, body, reply_to), oldest first.
     pub fn unacknowledged(&self) -> Vec<(String, String, Option<i64>)> {
         self.lines
@@ -320,6 +336,15 @@ pub fn unread(last_read: Option<i64>, lines: &[Line], me: Option<&str>) -> usize
         .count()
 }
 
+/// The first message of someone else after `last_read` among `lines`.
+pub fn first_unread(last_read: Option<i64>, lines: &[Line], me: Option<&str>) -> Option<i64> {
+    let read = last_read?;
+    lines
+        .iter()
+        .filter(|l| !l.deleted && Some(l.author.as_str()) != me)
+        .find_map(|l| l.id.filter(|id| *id > read))
+}
+
 /// What a server frame asks of the page besides the state it changed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Reaction {
@@ -327,6 +352,9 @@ pub struct Reaction {
     pub send: Vec<ClientFrame>,
     /// A message of someone else, out of the person's sight, for screen readers.
     pub announce: Option<Message>,
+    /// A message of someone else that came while the tab was hidden and
+    /// that the room's notification level asks to be told of.
+    pub notify: Option<Message>,
 }
 
 /// The state of the whole chat.
@@ -369,6 +397,10 @@ pub struct ChatState {
     rooms: BTreeMap<String, RoomState>,
     /// The last read id per room, as this browser remembers them.
     marks: BTreeMap<String, i64>,
+    /// Whether the read positions are known: a guest's are this browser's;
+    /// an account's come with the server's `rooms` frame. Until then
+    /// nothing is marked read, nor is a room opened at its first unread.
+    pub reads_known: bool,
 }
 
 impl Default for ChatState {
@@ -393,6 +425,7 @@ impl Default for ChatState {
             jump: None,
             rooms: BTreeMap::new(),
             marks: BTreeMap::new(),
+            reads_known: false,
         }
     }
 }
@@ -429,6 +462,9 @@ impl ChatState {
         self.name = name;
         self.signed_in = signed_in;
         self.name_error = None;
+        // A guest's (or a visitor's) reads are this browser's, known
+        // already; an account's come with the server's `rooms`.
+        self.reads_known = !signed_in;
     }
 
     /// Shows a room: it becomes current, and a public one goes in the sidebar.
@@ -633,6 +669,67 @@ impl ChatState {
         }]
     }
 
+    /// What waits to be sent, per room: the pending lines, oldest first.
+    pub fn outbox(&self) -> BTreeMap<String, Vec<Outgoing>> {
+        self.rooms
+            .iter()
+            .map(|(name, r)| {
+                let waiting = r
+                    .unacknowledged()
+                    .into_iter()
+                    .map(|(nonce, body, reply_to)| Outgoing {
+                        nonce,
+                        body,
+                        reply_to,
+                    })
+                    .collect::<Vec<_>>();
+                (name.clone(), waiting)
+            })
+            .filter(|(_, waiting)| !waiting.is_empty())
+            .collect()
+    }
+
+    /// Shows again what an earlier page of this browser left unsent, as
+    /// pending lines (not those shown already, pending or stored); they go
+    /// with the rest of the outbox after the room's `joined`.
+    pub fn restore_outbox(&mut self, outbox: BTreeMap<String, Vec<Outgoing>>) {
+        let Some(me) = self.name.clone() else {
+            return;
+        };
+        for (name, waiting) in outbox {
+            if parse_room(&name).is_err() {
+                continue;
+            }
+            let room = self.room_mut(&name);
+            for o in waiting {
+                let shown = room
+                    .lines
+                    .iter()
+                    .any(|l| l.nonce.as_deref() == Some(o.nonce.as_str()) && l.author == me);
+                if shown {
+                    continue;
+                }
+                room.lines.push(Line {
+                    id: None,
+                    author: me.clone(),
+                    body: o.body,
+                    ts: None,
+                    nonce: Some(o.nonce),
+                    delivery: Delivery::Pending,
+                    reply_to: o.reply_to,
+                    mentions: Vec::new(),
+                    reactions: BTreeMap::new(),
+                    edited: None,
+                    deleted: false,
+                });
+            }
+            // To be joined, so sent.
+            if is_public(&name) || is_private(&name) || dm_peer(&name, Some(&me)).is_some() {
+                self.add_to_sidebar(&name);
+            }
+        }
+    }
+
     /// Sends a failed line again, same nonce.
     pub fn retry(&mut self, room_name: &str, nonce: &str) -> Vec<ClientFrame> {
         let Some(room) = self.rooms.get_mut(room_name) else {
@@ -758,6 +855,20 @@ impl ChatState {
         })
     }
 
+    /// Whether a message calls for a notification: someone else's, in a
+    /// hidden tab, and one the room's level asks for.
+    pub fn notifies(&self, m: &Message) -> bool {
+        let me = self.name.as_deref();
+        if self.visible || me.is_none() || Some(m.author.as_str()) == me || m.deleted {
+            return false;
+        }
+        match self.level(&m.room) {
+            NotifyLevel::All => true,
+            NotifyLevel::Mentions => mentions_me(&m.mentions, me),
+            NotifyLevel::None => false,
+        }
+    }
+
     /// Sets the account's notification level in a room; the server answers
     /// every session of the account with a fresh `rooms` frame.
     pub fn set_level(&mut self, room: &str, level: NotifyLevel) -> Vec<ClientFrame> {
@@ -799,25 +910,34 @@ impl ChatState {
         }]
     }
 
-    /// Marks what a room shows as read. `None` when nothing moved; else
-    /// the frames that tell the server (an account's read position is
-    /// kept there, for every device; a guest's only in this browser).
-    pub fn mark_read(&mut self, room_name: &str) -> Option<Vec<ClientFrame>> {
+    /// Marks a room read up to `seen`, the newest message the person had
+    /// on screen in a visible tab (never further than what the room holds).
+    /// `None` when nothing moved; else the frames that tell the server (an
+    /// account's read position is kept there, for every device; a guest's
+    /// only in this browser).
+    pub fn mark_read(&mut self, room_name: &str, seen: i64) -> Option<Vec<ClientFrame>> {
         let room = self.rooms.get_mut(room_name)?;
-        let last = room.last_id().unwrap_or(0);
-        if room.last_read.is_some_and(|r| r >= last) {
+        let last = room.last_id().unwrap_or(0).min(seen);
+        // `marks` is what was kept (and told the server): a room joined
+        // counts as read up to its end here, which the server learns once
+        // it was seen.
+        let kept = self.marks.get(room_name).copied();
+        if room.last_read.is_some_and(|r| r >= last) && kept.is_some_and(|k| k >= last) {
             return None;
         }
-        room.last_read = Some(last);
-        self.marks.insert(room_name.to_string(), last);
-        Some(if self.signed_in && last > 0 {
-            vec![ClientFrame::Read {
-                room: room_name.to_string(),
-                id: last,
-            }]
-        } else {
-            Vec::new()
-        })
+        room.last_read = Some(room.last_read.map_or(last, |r| r.max(last)));
+        self.marks
+            .insert(room_name.to_string(), kept.map_or(last, |k| k.max(last)));
+        Some(
+            if self.signed_in && last > 0 && kept.is_none_or(|k| k < last) {
+                vec![ClientFrame::Read {
+                    room: room_name.to_string(),
+                    id: last,
+                }]
+            } else {
+                Vec::new()
+            },
+        )
     }
 
     /// Unread messages in the sidebar's rooms and the one in view.
@@ -1070,6 +1190,14 @@ impl ChatState {
         if !public.is_empty() {
             self.known = public;
         }
+        self.reads_known = true;
+        // Rooms shown before the positions came, and never read by this
+        // account: what is there is not news.
+        for room in self.rooms.values_mut() {
+            if room.loaded && room.last_read.is_none() {
+                room.last_read = Some(room.last_id().unwrap_or(0));
+            }
+        }
         let gone: Vec<String> = self
             .sidebar
             .iter()
@@ -1151,6 +1279,7 @@ impl ChatState {
         history: Vec<Message>,
         more: bool,
     ) -> Vec<ClientFrame> {
+        let known = self.reads_known;
         let Some(room) = self.rooms.get_mut(name) else {
             return Vec::new();
         };
@@ -1180,7 +1309,9 @@ impl ChatState {
             merge_into(&mut room.lines, m);
         }
         room.loaded = true;
-        if room.last_read.is_none() {
+        // What was there before the person came is not news to them; an
+        // account's position may still be on its way (`rooms`).
+        if room.last_read.is_none() && known {
             room.last_read = Some(room.last_id().unwrap_or(0));
         }
         // The outbox: what was sent but not acknowledged goes again, same
@@ -1220,7 +1351,10 @@ impl ChatState {
         let me = self.name.clone();
         let from_other = Some(m.author.as_str()) != me.as_deref();
         let out_of_sight = m.room != self.current || !self.visible;
-        let mut out = Reaction::default();
+        let mut out = Reaction {
+            notify: self.notifies(&m).then(|| m.clone()),
+            ..Reaction::default()
+        };
         match self.rooms.get_mut(&m.room) {
             Some(r) if matches!(r.access, Access::Joined | Access::Joining) => {
                 r.typing.retain(|(u, _)| *u != m.author);
@@ -1233,7 +1367,7 @@ impl ChatState {
                 // A direct message in a conversation this page is not in:
                 // list it and join it; `joined` brings the message.
                 if dm_peer(&m.room, me.as_deref()).is_none() {
-                    return out;
+                    return Reaction::default();
                 }
                 self.room_mut(&m.room).last_read.get_or_insert(0);
                 self.add_to_sidebar(&m.room);
@@ -1612,8 +1746,15 @@ mod tests {
         let out = s.apply(ServerFrame::Message(msg("general", 3, "bob")), 0.0);
         assert!(out.announce.is_some());
         s.set_current("random");
-        assert!(s.mark_read("random").is_some());
-        assert!(s.mark_read("random").is_none());
+        // Only what was seen is read.
+        assert!(s.mark_read("random", 2).is_some());
+        assert_eq!(s.room("random").unwrap().unread(Some("alice")), 1);
+        assert_eq!(
+            s.room("random").unwrap().first_unread(Some("alice")),
+            Some(4)
+        );
+        assert!(s.mark_read("random", 2).is_none());
+        assert!(s.mark_read("random", 99).is_some());
         assert_eq!(s.room("random").unwrap().unread(Some("alice")), 0);
         assert_eq!(s.marks().get("random"), Some(&4));
     }
@@ -1622,12 +1763,21 @@ mod tests {
     fn an_account_keeps_its_reads_on_the_server_and_follows_its_other_devices() {
         let mut s = connected("alice");
         s.signed_in = true;
-        // What was there before joining counts as read.
+        // What was there before joining counts as read; the server learns
+        // it once it was on screen.
         joined(&mut s, "general", vec![msg("general", 1, "bob")], false);
-        assert_eq!(s.mark_read("general"), None);
+        assert_eq!(s.room("general").unwrap().unread(Some("alice")), 0);
+        assert_eq!(
+            s.mark_read("general", 1),
+            Some(vec![ClientFrame::Read {
+                room: "general".into(),
+                id: 1
+            }])
+        );
+        assert_eq!(s.mark_read("general", 1), None);
         s.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
         assert_eq!(
-            s.mark_read("general"),
+            s.mark_read("general", 2),
             Some(vec![ClientFrame::Read {
                 room: "general".into(),
                 id: 2
@@ -1661,7 +1811,109 @@ mod tests {
         let mut g = connected("gus");
         joined(&mut g, "general", vec![msg("general", 1, "bob")], false);
         g.apply(ServerFrame::Message(msg("general", 2, "bob")), 0.0);
-        assert_eq!(g.mark_read("general"), Some(vec![]));
+        assert_eq!(g.mark_read("general", 2), Some(vec![]));
+    }
+
+    #[test]
+    fn a_hidden_tab_notifies_what_the_room_level_asks_for() {
+        let mut s = connected("alice");
+        s.sync_joins();
+        joined(&mut s, "general", vec![], false);
+        let mut mention = msg("general", 1, "bob");
+        mention.mentions = vec!["Alice".into()];
+        // Visible: the page shows it, no notification.
+        assert_eq!(
+            s.apply(ServerFrame::Message(mention.clone()), 0.0).notify,
+            None
+        );
+        s.visible = false;
+        mention.id = 2;
+        assert_eq!(
+            s.apply(ServerFrame::Message(mention.clone()), 0.0).notify,
+            Some(mention.clone())
+        );
+        // A public room notifies mentions only, by default.
+        let plain = msg("general", 3, "bob");
+        assert_eq!(s.apply(ServerFrame::Message(plain), 0.0).notify, None);
+        // One's own message never; `none` silences even mentions; `all` tells everything.
+        let mut own = msg("general", 4, "alice");
+        own.mentions = vec!["alice".into()];
+        assert_eq!(s.apply(ServerFrame::Message(own), 0.0).notify, None);
+        s.levels.insert("general".into(), NotifyLevel::None);
+        mention.id = 5;
+        assert_eq!(s.apply(ServerFrame::Message(mention), 0.0).notify, None);
+        s.levels.insert("general".into(), NotifyLevel::All);
+        let plain = msg("general", 6, "bob");
+        assert!(s.apply(ServerFrame::Message(plain), 0.0).notify.is_some());
+        // A direct room tells everything by default, even before it is joined.
+        let dm = msg("dm:alice:bob", 1, "bob");
+        assert!(s.apply(ServerFrame::Message(dm), 0.0).notify.is_some());
+    }
+
+    #[test]
+    fn the_outbox_is_kept_and_restored_once() {
+        let mut s = connected("alice");
+        s.on_disconnect();
+        // Offline: the line waits, nothing goes out.
+        assert!(s.send_message("hi", "n1".into()).is_empty());
+        let kept = s.outbox();
+        assert_eq!(
+            kept.get("general"),
+            Some(&vec![Outgoing {
+                nonce: "n1".into(),
+                body: "hi".into(),
+                reply_to: None
+            }])
+        );
+        // A new page: the line shows again, once, and goes after `joined`.
+        let mut page = ChatState::default();
+        page.set_name(Some("alice".into()), false);
+        page.restore_outbox(kept.clone());
+        page.restore_outbox(kept);
+        assert_eq!(page.room("general").unwrap().unacknowledged().len(), 1);
+        page.connecting();
+        page.apply(welcome("alice", &["general"]), 0.0);
+        let sent = joined(&mut page, "general", vec![], false);
+        assert!(matches!(&sent[..], [ClientFrame::Send { nonce: Some(n), .. }] if n == "n1"));
+        // Stored by the first attempt, whose ack was lost: history brings
+        // it, and nothing is sent again.
+        let mut again = ChatState::default();
+        again.set_name(Some("alice".into()), false);
+        again.restore_outbox(page.outbox());
+        again.connecting();
+        again.apply(welcome("alice", &["general"]), 0.0);
+        let mut stored = msg("general", 1, "alice");
+        stored.nonce = Some("n1".into());
+        assert!(joined(&mut again, "general", vec![stored], false).is_empty());
+        assert!(again.outbox().is_empty());
+    }
+
+    #[test]
+    fn an_account_knows_its_read_positions_once_the_server_listed_its_rooms() {
+        let mut s = ChatState::default();
+        s.set_name(Some("alice".into()), true);
+        assert!(!s.reads_known);
+        // `joined` before `rooms`: the position is the server's, not the end.
+        s.set_current("news");
+        s.connecting();
+        s.apply(welcome("alice", &["news"]), 0.0);
+        joined(
+            &mut s,
+            "news",
+            (1..=5).map(|i| msg("news", i, "bob")).collect(),
+            false,
+        );
+        assert_eq!(s.room("news").unwrap().last_read, None);
+        let entry: RoomEntry = serde_json::from_value(serde_json::json!({
+            "room": "news", "kind": "public", "last_read": 2
+        }))
+        .unwrap();
+        s.apply(ServerFrame::Rooms { rooms: vec![entry] }, 0.0);
+        assert!(s.reads_known);
+        assert_eq!(s.room("news").unwrap().first_unread(Some("alice")), Some(3));
+        let mut g = ChatState::default();
+        g.set_name(Some("gus".into()), false);
+        assert!(g.reads_known);
     }
 
     #[test]

@@ -218,6 +218,15 @@ table! {
     NotifyAll => "every message", "chaque message";
     NotifyMentions => "mentions only", "mentions seulement";
     NotifyNone => "nothing", "rien";
+    NotificationsTitle => "Notifications", "Notifications";
+    NotifyOffer => "Get notified of new messages", "Soyez prévenu des nouveaux messages";
+    TurnOn => "Turn on", "Activer";
+    NotNow => "Not now", "Plus tard";
+    TurnOnNotifications => "Turn on desktop notifications", "Activer les notifications";
+    NotificationsBlocked => "Notifications are blocked in this browser’s settings for this site.",
+        "Les notifications sont bloquées pour ce site dans les réglages du navigateur.";
+    NotifySound => "Play a sound with notifications", "Jouer un son avec les notifications";
+    NotificationTitle => "{author} in {room}", "{author} dans {room}";
     NOnline => "{n} online", "{n} en ligne";
     You => "you", "vous";
     YouAre => "You are {name}", "Vous êtes {name}";
@@ -257,9 +266,11 @@ table! {
     NewMessagesOne => "{n} new message", "{n} nouveau message";
     NewMessagesMany => "{n} new messages", "{n} nouveaux messages";
     JumpNewest => "Jump to the newest", "Aller aux derniers messages";
+    NewMessagesLine => "New messages", "Nouveaux messages";
     UnreadOne => "{n} unread message", "{n} message non lu";
     UnreadMany => "{n} unread messages", "{n} messages non lus";
     Sending => "Sending…", "Envoi…";
+    Waiting => "Waiting for the connection…", "En attente de la connexion…";
     NotSent => "Not sent:", "Non envoyé\u{a0}:";
     Retry => "Retry", "Réessayer";
     Copy => "Copy", "Copier";

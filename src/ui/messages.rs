@@ -3,7 +3,7 @@
 //! bottom as messages arrive unless the reader scrolled up.
 
 use super::avatar::{hue, initial};
-use super::chat_state::{Access, Delivery, Line, mentions_me};
+use super::chat_state::{Access, Delivery, Line, Status, mentions_me};
 use super::conversation::{
     ConfirmDelete, ConvUi, EditBox, MessageActions, ReactionPicker, Reactions, ReplyQuote,
 };
@@ -51,6 +51,99 @@ pub fn MessageList() -> impl IntoView {
     let last_top = StoredValue::new(0i32);
     let ui = ConvUi::new();
     provide_context(ui);
+    let new_line = NewLine(RwSignal::new(None));
+    provide_context(new_line);
+    // The room shown from its first unread message (or its bottom) in the
+    // visible tab; none while the tab is hidden, so that coming back shows
+    // what came meanwhile the same way.
+    let opened = StoredValue::new(None::<String>);
+    // The room whose opening waits for its frames.
+    let opening = StoredValue::new(None::<String>);
+
+    // What is on screen in a visible tab is read; what merely arrived is
+    // not. Nothing counts before the room was opened at its first unread.
+    let read_on_screen = move || {
+        let room = chat.here_untracked();
+        let ready = opened.with_value(|o| o.as_deref() == Some(room.name().as_str()));
+        if !ready || !chat.visible.get_untracked() {
+            return;
+        }
+        if let Some(Some(el)) = scroller.try_get_untracked()
+            && let Some(id) = newest_on_screen(&el)
+        {
+            chat.mark_read(room, id);
+        }
+    };
+
+    // Opening a room (or coming back to the tab): the "New messages" line
+    // above the first unread message, brought into view; everything read
+    // already, the list stays at the bottom. Once the read positions are
+    // known: an account's come from the server.
+    Effect::new(move |_| {
+        let room = chat.here();
+        let name = room.name();
+        if !chat.visible.get() {
+            opened.set_value(None);
+            opening.set_value(None);
+            return;
+        }
+        if !chat.reads_known.get() || !room.loaded.get() {
+            return;
+        }
+        let this = |o: &Option<String>| o.as_deref() == Some(name.as_str());
+        if opened.with_value(this) || opening.with_value(this) {
+            return;
+        }
+        opening.set_value(Some(name.clone()));
+        // Two frames: after the list effect below has placed the new lines.
+        request_animation_frame(move || {
+            request_animation_frame(move || {
+                opening.set_value(None);
+                if chat.current.try_get_untracked().as_deref() != Some(name.as_str())
+                    || !chat.visible.get_untracked()
+                {
+                    return;
+                }
+                let me = chat.name.get_untracked();
+                let first = room.first_unread(me.as_deref());
+                // From now on, what is on screen is read (not before: the
+                // first unread must be found first).
+                opened.set_value(Some(name.clone()));
+                match first {
+                    Some(id) => new_line.0.set(Some((name.clone(), id))),
+                    // Coming back with nothing new keeps the line where it was.
+                    None if new_line
+                        .0
+                        .with_untracked(|l| l.as_ref().is_some_and(|(r, _)| *r != name)) =>
+                    {
+                        new_line.0.set(None)
+                    }
+                    None => {}
+                }
+                // A search result or a reply's original is being shown: it wins.
+                let elsewhere =
+                    untrack(|| chat.jump().is_some()) || room.seeking.get_untracked().is_some();
+                let Some(id) = first.filter(|_| !elsewhere) else {
+                    read_on_screen();
+                    return;
+                };
+                // One more frame: the line is drawn, the message is where it stays.
+                request_animation_frame(move || {
+                    let Some(Some(el)) = scroller.try_get_untracked() else {
+                        return;
+                    };
+                    if let Ok(Some(li)) = el.query_selector(&format!("li[data-id=\"{id}\"]")) {
+                        scroll_to_top(&el, &li);
+                        let bottom = el.scroll_height() - el.scroll_top() - el.client_height()
+                            < BOTTOM_SLACK;
+                        at_bottom.set(bottom);
+                        last_top.set_value(el.scroll_top());
+                    }
+                    read_on_screen();
+                });
+            });
+        });
+    });
 
     // A reply's original sought and now shown: bring it into view, briefly
     // highlighted. Two frames: after the list keeps its place above.
@@ -142,6 +235,7 @@ pub fn MessageList() -> impl IntoView {
             }
             last_height.set_value(el.scroll_height());
             seen.set_value((name, first, last));
+            read_on_screen();
         });
     });
 
@@ -174,6 +268,7 @@ pub fn MessageList() -> impl IntoView {
         if el.scroll_top() < TOP_SLACK {
             chat.load_older(chat.here_untracked());
         }
+        read_on_screen();
     };
 
     let jump_label = move || {
@@ -314,6 +409,11 @@ fn EmptyRoom() -> impl IntoView {
     }
 }
 
+/// Where the "New messages" line is: the room and the first unread
+/// message when the room was opened.
+#[derive(Clone, Copy)]
+struct NewLine(RwSignal<Option<(String, i64)>>);
+
 /// One message.
 #[component]
 fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
@@ -321,6 +421,7 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
     let layout = expect_context::<Layout>();
     let room = chat.here_untracked();
     let ui = expect_context::<ConvUi>();
+    let new_line = expect_context::<NewLine>().0;
     let class = match (&line.delivery, cont) {
         (Delivery::Pending, true) => "msg cont pending",
         (Delivery::Pending, false) => "msg pending",
@@ -404,6 +505,19 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
             data-id=line.id.map(|i| i.to_string())
             style=style
         >
+            {
+                let here = room.name();
+                let first_new = move || {
+                    new_line.with(|l| l.as_ref().is_some_and(|(r, i)| *r == here && Some(*i) == id))
+                };
+                view! {
+                    <Show when=first_new>
+                        <p class="new-line" role="separator">
+                            <span>{layout.tr(K::NewMessagesLine)}</span>
+                        </p>
+                    </Show>
+                }
+            }
             {day.map(|d| view! { <p class="day"><span>{d}</span></p> })}
             <div class="msg-row" on:click=on_tap>
                 <div class="gutter">
@@ -437,7 +551,15 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                         </Show>
                     })}
                     {(line.delivery == Delivery::Pending)
-                        .then(|| view! { <span class="state">{layout.tr(K::Sending)}</span> })}
+                        .then(|| {
+                            // Not connected: kept in this browser until the connection is back.
+                            let waiting = move || chat.status.get() != Status::Connected;
+                            view! {
+                                <span class="state" class:waiting=waiting>
+                                    {move || layout.t(if waiting() { K::Waiting } else { K::Sending })}
+                                </span>
+                            }
+                        })}
                     {failed.map(|code| view! {
                         <p class="state error">
                             {layout.tr(K::NotSent)} " "
@@ -473,6 +595,54 @@ fn tapped_control(ev: &leptos::ev::MouseEvent) -> bool {
         let _ = ev;
         true
     }
+}
+
+/// The id of the newest message at least partly inside the list's
+/// visible area.
+fn newest_on_screen(list: &leptos::web_sys::Element) -> Option<i64> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let view = list.get_bounding_client_rect();
+        let items = list.query_selector_all("ol.messages > li[data-id]").ok()?;
+        // Newest last: walk up from the bottom to the first one in view.
+        for i in (0..items.length()).rev() {
+            let Some(el) = items
+                .item(i)
+                .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+            else {
+                continue;
+            };
+            let r = el.get_bounding_client_rect();
+            if r.top() >= view.bottom() {
+                continue;
+            }
+            if r.bottom() <= view.top() {
+                return None;
+            }
+            return el.get_attribute("data-id")?.parse().ok();
+        }
+        None
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = list;
+        None
+    }
+}
+
+/// Scrolls the list so that an element of it shows near its top, with a
+/// little of what came before above it.
+fn scroll_to_top(list: &leptos::web_sys::Element, el: &leptos::web_sys::Element) {
+    #[cfg(feature = "hydrate")]
+    {
+        /// How much (px) of what was read shows above the first unread message.
+        const CONTEXT_ABOVE: i32 = 48;
+        let top = el.get_bounding_client_rect().top() - list.get_bounding_client_rect().top();
+        list.set_scroll_top(list.scroll_top() + top as i32 - CONTEXT_ABOVE);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (list, el);
 }
 
 /// Scrolls an element to the middle of its list.

@@ -43,6 +43,9 @@ pub fn People() -> impl IntoView {
             <Show when=move || chat.signed_in.get()>
                 <NotifyChoice/>
             </Show>
+            <Show when=move || chat.name.with(Option::is_some)>
+                <super::alerts::NotifySettings/>
+            </Show>
             <Show when=private fallback=PeopleList>
                 <MembersPanel/>
             </Show>

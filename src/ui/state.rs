@@ -104,6 +104,13 @@ impl Room {
             .with(|ls| super::chat_state::unread_mentions(read, ls, me))
     }
 
+    /// Where the "New messages" line goes (see [`RoomState::first_unread`]), untracked.
+    pub fn first_unread(&self, me: Option<&str>) -> Option<i64> {
+        let read = self.last_read.get_untracked();
+        self.lines
+            .with_untracked(|ls| super::chat_state::first_unread(read, ls, me))
+    }
+
     /// The shown line of that id (reactive).
     pub fn line(&self, id: i64) -> Option<Line> {
         self.lines
@@ -132,12 +139,18 @@ pub struct Chat {
     pub notice: Memo<Option<ErrorCode>>,
     /// Whether the tab is visible.
     pub visible: Memo<bool>,
+    /// Whether the read positions are known (see [`ChatState::reads_known`]).
+    pub reads_known: Memo<bool>,
     /// The private room the page's dialog is making.
     pub creating: Memo<Option<Creating>>,
     /// The server said this account is an admin.
     pub admin: Memo<bool>,
     /// The last edit, deletion or reaction refused, and why.
     pub refused: Memo<Option<(Change, ErrorCode)>>,
+    /// What waits to be sent, per room (see [`ChatState::outbox`]).
+    pub outbox: Memo<BTreeMap<String, Vec<super::chat_state::Outgoing>>>,
+    /// Messages to show as desktop notifications, taken by `ui::alerts`.
+    pub to_notify: RwSignal<Vec<crate::protocol::Message>>,
     layout: Layout,
     sender: Sender,
     rooms: StoredValue<BTreeMap<String, Room>>,
@@ -160,9 +173,12 @@ impl Chat {
             name_error: Memo::new(move |_| state.with(|s| s.name_error)),
             notice: Memo::new(move |_| state.with(|s| s.notice)),
             visible: Memo::new(move |_| state.with(|s| s.visible)),
+            reads_known: Memo::new(move |_| state.with(|s| s.reads_known)),
             creating: Memo::new(move |_| state.with(|s| s.creating.clone())),
             admin: Memo::new(move |_| state.with(|s| s.admin && s.signed_in)),
             refused: Memo::new(move |_| state.with(|s| s.refused)),
+            to_notify: RwSignal::new(Vec::new()),
+            outbox: Memo::new(move |_| state.with(ChatState::outbox)),
             layout,
             sender,
             rooms: StoredValue::new(BTreeMap::new()),
@@ -292,6 +308,11 @@ impl Chat {
         self.change(|s| s.send_message(body, nonce));
     }
 
+    /// Shows again what an earlier page left unsent (see [`ChatState::restore_outbox`]).
+    pub fn restore_outbox(&self, outbox: BTreeMap<String, Vec<super::chat_state::Outgoing>>) {
+        self.state.update(|s| s.restore_outbox(outbox));
+    }
+
     /// Sends a failed line again, same nonce.
     pub fn retry(&self, room: Room, nonce: &str) {
         self.change(|s| s.retry(&room.name(), nonce));
@@ -360,11 +381,12 @@ impl Chat {
         self.state.update(ChatState::jump_done);
     }
 
-    /// Marks what a room shows as read, and remembers it.
-    pub fn mark_read(&self, room: Room) {
+    /// Marks a room read up to the newest message seen on screen, and
+    /// remembers it.
+    pub fn mark_read(&self, room: Room, seen: i64) {
         let told = self
             .state
-            .try_update_untracked(|s| s.mark_read(&room.name()))
+            .try_update_untracked(|s| s.mark_read(&room.name(), seen))
             .flatten();
         if let Some(frames) = told {
             self.state.notify();
@@ -410,6 +432,9 @@ impl Chat {
         if let Some(m) = reaction.announce {
             let me = self.name.get_untracked();
             self.layout.announce_message(&m, me.as_deref());
+        }
+        if let Some(m) = reaction.notify {
+            self.to_notify.update(|list| list.push(m));
         }
     }
 

@@ -881,7 +881,7 @@ mod tests {
         gone.deleted = true;
         s.apply(changed(1, gone), 0.0);
         assert_eq!(s.room("general").unwrap().unread_mentions(Some("alice")), 0);
-        s.mark_read("general");
+        s.mark_read("general", i64::MAX);
         assert_eq!(s.room("general").unwrap().unread_mentions(Some("alice")), 0);
     }
 
