@@ -103,6 +103,20 @@ export async function setHidden(page: Page, hidden: boolean) {
   }, hidden);
 }
 
+/** Lets the page draw `n` frames: what is on screen counts as read only
+ * once it was drawn there. */
+export async function drawn(page: Page, n = 4) {
+  await page.evaluate(
+    (count) =>
+      new Promise<void>((done) => {
+        const next = (left: number) =>
+          left === 0 ? done() : requestAnimationFrame(() => next(left - 1));
+        next(count);
+      }),
+    n,
+  );
+}
+
 /** Fails if the page threw. */
 export function expectNoPageErrors(page: Page) {
   expect(pageErrors.get(page)?.map((e) => e.message) ?? []).toEqual([]);

@@ -1,7 +1,7 @@
 // Who is online, typing notices, links, the tab's title, the live region.
 import { test, expect } from '@playwright/test';
 import { Server } from './server';
-import { BOT, joinAs, say, post, roomItem, setHidden, expectNoPageErrors } from './helpers';
+import { BOT, joinAs, say, post, roomItem, setHidden, drawn, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
@@ -89,7 +89,10 @@ test('a hidden tab counts unread messages in its title', async ({ browser }) => 
   await expect(bob.locator('[aria-live][aria-atomic]')).toContainText('e2ebot in #general: hello from the bot');
   await setHidden(bob, false);
   await expect(bob).toHaveTitle('#general · Causerie');
-  // Back in view, what arrived is read.
+  // Back in view, what arrived shows under the "New messages" line, and
+  // once drawn on screen it is read.
+  await expect(bob.getByRole('separator').filter({ hasText: 'New messages' })).toBeVisible();
+  await drawn(bob);
   await setHidden(bob, true);
   await expect(bob).toHaveTitle('#general · Causerie');
   expectNoPageErrors(bob);

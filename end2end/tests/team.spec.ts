@@ -55,8 +55,13 @@ test("a team's first day", async ({ browser }) => {
   await ada.goto(server.url + '/admin');
   // The admin page is no chat page: live once its scripts have loaded.
   await ada.waitForLoadState('networkidle');
-  await ada.locator('#invite-uses').fill('2');
-  await ada.getByRole('button', { name: 'Make a link' }).click();
+  // On a busy machine the page may not run yet: the form then posts without
+  // script and the page comes back without the link. Again once it runs.
+  await expect(async () => {
+    await ada.locator('#invite-uses').fill('2');
+    await ada.getByRole('button', { name: 'Make a link' }).click();
+    await expect(ada.getByTestId('new-invite')).toBeVisible({ timeout: 5000 });
+  }).toPass({ timeout: 60000 });
   const link = (await ada.getByTestId('new-invite').innerText()).trim();
   expect(link).toMatch(/\/invite\/\S+$/);
   const path = new URL(link).pathname;

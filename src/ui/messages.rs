@@ -62,15 +62,20 @@ pub fn MessageList() -> impl IntoView {
 
     // What is on screen in a visible tab is read; what merely arrived is
     // not. Nothing counts before the room was opened at its first unread.
+    // Called from later frames too: the list, or the whole page, may be
+    // gone by then.
     let read_on_screen = move || {
-        let room = chat.here_untracked();
-        let ready = opened.with_value(|o| o.as_deref() == Some(room.name().as_str()));
-        if !ready || !chat.visible.get_untracked() {
+        let Some(Some(el)) = scroller.try_get_untracked() else {
+            return;
+        };
+        if !chat.alive() || !chat.visible.get_untracked() {
             return;
         }
-        if let Some(Some(el)) = scroller.try_get_untracked()
-            && let Some(id) = newest_on_screen(&el)
-        {
+        let room = chat.here_untracked();
+        let ready = opened
+            .try_with_value(|o| o.as_deref() == Some(room.name().as_str()))
+            .unwrap_or(false);
+        if ready && let Some(id) = newest_on_screen(&el) {
             chat.mark_read(room, id);
         }
     };
@@ -98,6 +103,10 @@ pub fn MessageList() -> impl IntoView {
         // Two frames: after the list effect below has placed the new lines.
         request_animation_frame(move || {
             request_animation_frame(move || {
+                // The list (or the page) may be gone by now.
+                if opening.is_disposed() || !chat.alive() {
+                    return;
+                }
                 opening.set_value(None);
                 if chat.current.try_get_untracked().as_deref() != Some(name.as_str())
                     || !chat.visible.get_untracked()

@@ -225,6 +225,12 @@ impl Chat {
             .with(|s| s.manages(room) && !matches!(s.status, super::chat_state::Status::Ended(_)))
     }
 
+    /// Whether the page's chat still exists: a callback deferred to a later
+    /// frame may run after the page was left.
+    pub fn alive(&self) -> bool {
+        !self.state.is_disposed()
+    }
+
     /// The room in view (reactive).
     pub fn here(&self) -> Room {
         self.room(&self.current.get())
