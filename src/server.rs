@@ -138,7 +138,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         destinations.clone(),
         config.push_timeout,
     )?;
-    Pusher::start(&hub, store.clone(), sender, metrics.clone());
+    let pusher = Pusher::start(&hub, store.clone(), sender, metrics.clone()).await?;
     tokio::spawn(watch_bans(store.clone(), outboxes.clone()));
     {
         let limits = limits.clone();
@@ -182,6 +182,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         form_key,
         vapid_public: vapid.public.clone(),
         destinations,
+        pusher,
     });
 
     // Every connection is pinged and checked for silence from here, on one

@@ -110,6 +110,7 @@ async fn subscribe(
         .store()
         .save_push(&saved, DEVICES_PER_ACCOUNT)
         .await?;
+    devices_changed(&app).await;
     Ok((
         StatusCode::CREATED,
         Json(Device {
@@ -136,12 +137,21 @@ async fn unsubscribe(
     let name = caller_account(&app, &headers, &session).await?;
     let Json(which) = body.map_err(json_failure)?;
     if app.hub.store().delete_push(&name, &which.endpoint).await? {
+        devices_changed(&app).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Failure::new(
             ErrorCode::NotFound,
             "no such subscription for this account",
         ))
+    }
+}
+
+/// The device is kept (or gone) whatever happens here: the pusher's list
+/// of accounts is read again on its own a little later.
+async fn devices_changed(app: &AppState) {
+    if let Err(e) = app.pusher.devices_changed().await {
+        tracing::warn!(error = %e, "could not read which accounts have push devices");
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Services {
     pub vapid_public: String,
     /// Where push endpoints may point.
     pub destinations: crate::push::Destinations,
+    /// Pushes to people who are away; told when devices change.
+    pub pusher: Arc<crate::push::Pusher>,
 }
 
 impl Services {

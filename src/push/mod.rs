@@ -8,8 +8,10 @@
 
 mod deliver;
 mod destination;
+mod drops;
 mod payload;
 mod recipients;
+mod subscribers;
 mod subscription;
 mod vapid;
 
@@ -20,12 +22,15 @@ pub use vapid::{Vapid, VapidError};
 
 use crate::hub::{Hub, Notifier};
 use crate::metrics::Metrics;
-use crate::protocol::{Message, RoomKind, parse_room};
+use crate::protocol::{Message, NotifyLevel, RoomKind, parse_room};
 use crate::store::{PushSubscription, Store, StoreError};
 use backon::BackoffBuilder;
+use drops::Drops;
 use recipients::{Heard, recipients};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use subscribers::Subscribers;
 use tokio::sync::{Semaphore, mpsc};
 
 /// Messages waiting to be looked at.
@@ -34,6 +39,12 @@ const MESSAGE_QUEUE: usize = 1024;
 const PUSH_QUEUE: usize = 4096;
 /// Pushes being sent (or waiting for their next try) at once.
 const IN_FLIGHT: usize = 32;
+/// Messages planned together: the rooms' members and levels are read once
+/// per batch.
+const BATCH: usize = 64;
+/// How often the list of accounts with devices is read again, for devices
+/// added or removed through other nodes.
+const RELOAD: Duration = Duration::from_secs(30);
 /// Tries of one push, the first included.
 const TRIES: usize = 3;
 /// Devices kept per account; a new one pushes out the oldest.
@@ -48,36 +59,76 @@ struct Job {
 /// Takes committed messages off the send path; see the module's doc.
 pub struct Pusher {
     messages: mpsc::Sender<Message>,
+    subscribers: Subscribers,
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    drops: Drops,
 }
 
 impl Notifier for Pusher {
     fn committed(&self, msg: &Message) {
-        if msg.deleted {
+        // Nobody has a device: nothing to copy, nothing to look up.
+        if msg.deleted || !self.subscribers.any() {
             return;
         }
         if self.messages.try_send(msg.clone()).is_err() {
-            self.metrics.pushes_failed.inc();
-            tracing::warn!(room = %msg.room, id = msg.id, "push queue full: no push for this message");
+            self.drops.dropped(&self.metrics, "a message's pushes");
         }
     }
 }
 
 impl Pusher {
     /// Starts the pusher's tasks for `hub`, and makes it the hub's notifier.
-    pub fn start(hub: &Arc<Hub>, store: Arc<dyn Store>, sender: Sender, metrics: Arc<Metrics>) {
+    pub async fn start(
+        hub: &Arc<Hub>,
+        store: Arc<dyn Store>,
+        sender: Sender,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Pusher>, StoreError> {
         let (messages, incoming) = mpsc::channel(MESSAGE_QUEUE);
         let (jobs, outgoing) = mpsc::channel(PUSH_QUEUE);
-        tokio::spawn(plan(
-            incoming,
-            jobs,
-            Arc::downgrade(hub),
-            store.clone(),
-            metrics.clone(),
-        ));
-        tokio::spawn(dispatch(outgoing, sender, store, metrics.clone()));
-        hub.set_notifier(Arc::new(Pusher { messages, metrics }));
+        let pusher = Arc::new(Pusher {
+            messages,
+            subscribers: Subscribers::default(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            drops: Drops::new(),
+        });
+        pusher.devices_changed().await?;
+        tokio::spawn(plan(incoming, jobs, Arc::downgrade(hub), pusher.clone()));
+        tokio::spawn(dispatch(outgoing, sender, pusher.clone()));
+        tokio::spawn(reload_now_and_then(Arc::downgrade(&pusher)));
+        hub.set_notifier(pusher.clone());
+        Ok(pusher)
     }
+
+    /// To be called once a device was added or removed: whether anyone may
+    /// be pushed to is read again.
+    pub async fn devices_changed(&self) -> Result<(), StoreError> {
+        self.subscribers.reload(self.store.as_ref()).await
+    }
+}
+
+/// Devices added or removed through other nodes are noticed within [`RELOAD`].
+async fn reload_now_and_then(pusher: Weak<Pusher>) {
+    let mut every = tokio::time::interval(RELOAD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(pusher) = pusher.upgrade() else {
+            return;
+        };
+        if let Err(e) = pusher.devices_changed().await {
+            tracing::warn!(error = %e, "could not read which accounts have push devices");
+        }
+    }
+}
+
+/// What a room's messages need looked up once per batch.
+struct RoomFacts {
+    members: Vec<String>,
+    chosen: Vec<(String, NotifyLevel)>,
 }
 
 /// Turns each message into pushes for the people who are away.
@@ -85,47 +136,63 @@ async fn plan(
     mut incoming: mpsc::Receiver<Message>,
     jobs: mpsc::Sender<Job>,
     hub: Weak<Hub>,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
+    pusher: Arc<Pusher>,
 ) {
-    while let Some(msg) = incoming.recv().await {
+    let mut batch = Vec::with_capacity(BATCH);
+    while incoming.recv_many(&mut batch, BATCH).await > 0 {
         let Some(hub) = hub.upgrade() else { return };
-        match pushes_for(&msg, &hub, store.as_ref()).await {
-            Ok(found) => {
-                for job in found {
-                    if jobs.try_send(job).is_err() {
-                        metrics.pushes_failed.inc();
-                        tracing::warn!(room = %msg.room, "push queue full: a push dropped");
+        let subscribed = pusher.subscribers.snapshot();
+        let mut rooms: HashMap<String, RoomFacts> = HashMap::new();
+        for msg in batch.drain(..) {
+            match pushes_for(&msg, &hub, &pusher, &subscribed, &mut rooms).await {
+                Ok(found) => {
+                    for job in found {
+                        if jobs.try_send(job).is_err() {
+                            pusher.drops.dropped(&pusher.metrics, "a push");
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(room = %msg.room, error = %e, "could not find whom to push to")
+                Err(e) => {
+                    tracing::warn!(room = %msg.room, error = %e, "could not find whom to push to")
+                }
             }
         }
     }
 }
 
 /// The pushes one message makes.
-async fn pushes_for(msg: &Message, hub: &Hub, store: &dyn Store) -> Result<Vec<Job>, StoreError> {
+async fn pushes_for(
+    msg: &Message,
+    hub: &Hub,
+    pusher: &Pusher,
+    subscribed: &HashSet<String>,
+    rooms: &mut HashMap<String, RoomFacts>,
+) -> Result<Vec<Job>, StoreError> {
     let Ok(kind) = parse_room(&msg.room) else {
         return Ok(Vec::new());
     };
-    let members = match kind {
-        RoomKind::Private => store.room_members(&msg.room).await?,
-        _ => Vec::new(),
+    let store = pusher.store.as_ref();
+    if !rooms.contains_key(&msg.room) {
+        let members = match kind {
+            RoomKind::Private => store.room_members(&msg.room).await?,
+            _ => Vec::new(),
+        };
+        let chosen = store.chosen_levels(&msg.room).await?;
+        rooms.insert(msg.room.clone(), RoomFacts { members, chosen });
+    }
+    let Some(facts) = rooms.get(&msg.room) else {
+        return Ok(Vec::new());
     };
-    let chosen = store.chosen_levels(&msg.room).await?;
     let names = recipients(&Heard {
         kind: &kind,
         author: &msg.author,
         mentions: &msg.mentions,
-        members: &members,
-        chosen: &chosen,
+        members: &facts.members,
+        chosen: &facts.chosen,
     });
     let mut jobs = Vec::new();
     for name in names {
-        if hub.is_connected(&name) {
+        if !subscribed.contains(&crate::names::name_key(&name)) || hub.is_connected(&name) {
             continue;
         }
         for sub in store.pushes(&name).await? {
@@ -137,26 +204,22 @@ async fn pushes_for(msg: &Message, hub: &Hub, store: &dyn Store) -> Result<Vec<J
 }
 
 /// Sends the pushes, a bounded number at once, each with its retries.
-async fn dispatch(
-    mut outgoing: mpsc::Receiver<Job>,
-    sender: Sender,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-) {
+async fn dispatch(mut outgoing: mpsc::Receiver<Job>, sender: Sender, pusher: Arc<Pusher>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(job) = outgoing.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let (sender, store, metrics) = (sender.clone(), store.clone(), metrics.clone());
+        let (sender, pusher) = (sender.clone(), pusher.clone());
         tokio::spawn(async move {
-            send_with_retries(&job, &sender, store.as_ref(), &metrics).await;
+            send_with_retries(&job, &sender, &pusher).await;
             drop(slot);
         });
     }
 }
 
-async fn send_with_retries(job: &Job, sender: &Sender, store: &dyn Store, metrics: &Metrics) {
+async fn send_with_retries(job: &Job, sender: &Sender, pusher: &Pusher) {
+    let (store, metrics) = (pusher.store.as_ref(), pusher.metrics.as_ref());
     let mut waits = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
         .with_max_delay(Duration::from_secs(30))
@@ -174,6 +237,8 @@ async fn send_with_retries(job: &Job, sender: &Sender, store: &dyn Store, metric
                 tracing::info!(account = %job.sub.account, why, "forgetting a push subscription");
                 if let Err(e) = store.forget_push(endpoint).await {
                     tracing::warn!(error = %e, "could not forget a push subscription");
+                } else if let Err(e) = pusher.devices_changed().await {
+                    tracing::warn!(error = %e, "could not read which accounts have push devices");
                 }
                 metrics.pushes_failed.inc();
                 return;

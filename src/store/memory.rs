@@ -894,6 +894,19 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
+    async fn push_accounts(&self) -> Result<Vec<String>, StoreError> {
+        let s = self.up()?;
+        let mut out: Vec<String> = s
+            .pushes
+            .values()
+            .map(|p| p.account.clone())
+            .filter(|a| s.accounts.get(a).is_some_and(|a| a.banned_ms.is_none()))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     async fn chosen_levels(
         &self,
         room: &str,

@@ -499,6 +499,9 @@ pub trait Store: Send + Sync + 'static {
     /// An account's subscriptions, newest first; none while it is banned.
     async fn pushes(&self, account: &str) -> Result<Vec<PushSubscription>, StoreError>;
 
+    /// The accounts with at least one subscription (banned ones left out).
+    async fn push_accounts(&self) -> Result<Vec<String>, StoreError>;
+
     /// The levels accounts chose in a room (those who kept the default
     /// are not listed).
     async fn chosen_levels(

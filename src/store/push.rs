@@ -107,6 +107,18 @@ where
         Ok(rows.into_iter().map(subscription).collect())
     }
 
+    /// See [`Store::push_accounts`](super::Store::push_accounts).
+    pub async fn push_accounts(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT account FROM push_subscriptions \
+             WHERE account IN (SELECT name FROM accounts WHERE banned_ms IS NULL) \
+             ORDER BY account",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(a,)| a).collect())
+    }
+
     /// See [`Store::chosen_levels`](super::Store::chosen_levels).
     pub async fn chosen_levels(
         &self,

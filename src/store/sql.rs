@@ -339,6 +339,10 @@ where
         self.directory.pushes(account).await
     }
 
+    async fn push_accounts(&self) -> Result<Vec<String>, StoreError> {
+        self.directory.push_accounts().await
+    }
+
     async fn chosen_levels(
         &self,
         room: &str,

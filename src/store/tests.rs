@@ -409,6 +409,7 @@ async fn keeps_push_subscriptions(store: &dyn Store) {
     store.save_push(&device("e2", "Quin", 5), 2).await.unwrap();
     assert_eq!(endpoints(store.pushes("Pia").await.unwrap()), ["e3"]);
     assert_eq!(endpoints(store.pushes("Quin").await.unwrap()), ["e2"]);
+    assert_eq!(store.push_accounts().await.unwrap(), ["Pia", "Quin"]);
     assert!(!store.delete_push("Pia", "e2").await.unwrap(), "not Pia's");
     assert!(store.delete_push("Quin", "e2").await.unwrap());
     assert!(store.pushes("Quin").await.unwrap().is_empty());
@@ -421,6 +422,10 @@ async fn keeps_push_subscriptions(store: &dyn Store) {
     assert!(
         store.pushes("Quin").await.unwrap().is_empty(),
         "none while banned"
+    );
+    assert!(
+        store.push_accounts().await.unwrap().is_empty(),
+        "Pia has none left, Quin is banned"
     );
     store.set_banned("Quin", false).await.unwrap();
     assert_eq!(endpoints(store.pushes("Quin").await.unwrap()), ["e4"]);
