@@ -315,13 +315,15 @@ pub async fn login(name: String, password: String, csrf: String) -> Result<(), S
     Ok(())
 }
 
-/// Signs out: the session is deleted.
+/// Signs out: the session is deleted, and the browser drops what it kept
+/// of the account (pages kept offline, the outbox, read marks).
 #[server(prefix = "/_sfn", endpoint = "logout")]
 pub async fn logout(csrf: String) -> Result<(), ServerFnError> {
     let session = server::session().await?;
     server::check_csrf(&session, &csrf).await?;
     let ended = session.id().map(|id| id.to_string());
     session.flush().await.map_err(server::store_failed)?;
+    crate::http::headers::clear_site_data();
     if let (Some(id), Ok(app)) = (ended, server::app()) {
         // The session's open sockets end with it, on every node.
         app.hub.end_connections(
@@ -465,5 +467,36 @@ pub async fn remove_device(endpoint: String, csrf: String) -> Result<(), ServerF
             "no such device; it may be removed already",
         ));
     }
+    if let Err(e) = app.pusher.devices_changed().await {
+        tracing::warn!(error = %e, "could not read which accounts have push devices");
+    }
+    Ok(())
+}
+
+/// Whether one of the signed-in account's devices shows the text of
+/// private rooms' and direct messages' pushes (on a lock screen, say).
+#[server(prefix = "/_sfn", endpoint = "set_device_previews")]
+pub async fn set_device_previews(
+    endpoint: String,
+    previews: bool,
+    csrf: String,
+) -> Result<(), ServerFnError> {
+    let app = server::app()?;
+    let session = server::session().await?;
+    server::check_csrf(&session, &csrf).await?;
+    let user = server::require_user(&session).await?;
+    let store = app.hub.store();
+    let devices = store.pushes(&user).await.map_err(server::store_failed)?;
+    let Some(mut device) = devices.into_iter().find(|d| d.endpoint == endpoint) else {
+        return Err(server::fail(
+            axum::http::StatusCode::NOT_FOUND,
+            "no such device; it may be removed already",
+        ));
+    };
+    device.previews = previews;
+    store
+        .save_push(&device, crate::push::DEVICES_PER_ACCOUNT)
+        .await
+        .map_err(server::store_failed)?;
     Ok(())
 }

@@ -35,9 +35,19 @@ test('register, chat, sign out and sign in again', async ({ browser }) => {
   await expect(line.locator('.author')).toHaveText('alice');
 
   await page.goto(server.url + '/account');
+  // What this browser keeps of alice (an outbox, pages kept offline) goes
+  // with her session: the next person here finds none of it.
+  await page.evaluate(async () => {
+    localStorage.setItem('causerie.outbox.alice', '{"general":[]}');
+    await (await caches.open('causerie-pages-v1')).put('/kept', new Response('private'));
+  });
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(server.url + '/');
   await expect(page.getByLabel(/nickname/i)).toBeVisible();
+  expect(await page.evaluate(() => localStorage.getItem('causerie.outbox.alice'))).toBeNull();
+  expect(
+    await page.evaluate(async () => !!(await (await caches.open('causerie-pages-v1')).match('/kept'))),
+  ).toBe(false);
 
   await page.goto(server.url + '/login');
   await page.getByLabel('Name').fill('alice');

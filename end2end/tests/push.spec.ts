@@ -60,6 +60,13 @@ test('devices that get pushes are listed on the account page and removed from it
   await expect(device).toHaveCount(1);
   await expect(device.locator('.label')).toHaveText('Chrome on Linux');
   await expect(device).toContainText("hides private rooms' text");
+  // This device may show what private rooms say (the person's choice).
+  await device.getByRole('button', { name: 'Show text' }).click();
+  await expect(device).toContainText("shows private rooms' text");
+  const shown = await page.request.get(`${server.url}/api/push/subscriptions`);
+  expect((await shown.json()).subscriptions[0].previews).toBe(true);
+  await device.getByRole('button', { name: 'Hide text' }).click();
+  await expect(device).toContainText("hides private rooms' text");
   await device.getByRole('button', { name: 'Remove' }).click();
   await expect(page.getByTestId('no-devices')).toBeVisible();
   const list = await page.request.get(`${server.url}/api/push/subscriptions`);

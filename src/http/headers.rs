@@ -71,3 +71,17 @@ pub fn set_page_policy() {
         res.insert_header(HeaderName::from_static("content-security-policy"), v);
     }
 }
+
+/// Tells the browser to drop what it kept for this site: the pages the
+/// service worker kept for offline use (conversations, private ones too),
+/// the unsent outbox and the read marks. Said when someone signs out, so
+/// that the next person at a shared computer finds none of it.
+pub fn clear_site_data() {
+    use leptos::prelude::use_context;
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.insert_header(
+            HeaderName::from_static("clear-site-data"),
+            HeaderValue::from_static("\"cache\", \"storage\""),
+        );
+    }
+}

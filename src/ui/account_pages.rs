@@ -3,7 +3,7 @@
 
 use crate::account::{
     ChangePassword, CreateToken, Login, Logout, Me, Register, RemoveDevice, RevokeToken,
-    list_devices, list_tokens, whoami,
+    SetDevicePreviews, list_devices, list_tokens, whoami,
 };
 use crate::admin::registration_info;
 use crate::ui::i18n::K;
@@ -220,7 +220,11 @@ pub fn AccountPage() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let password = ServerAction::<ChangePassword>::new();
     let remove_device = ServerAction::<RemoveDevice>::new();
-    let devices = Resource::new(move || remove_device.version().get(), |_| list_devices());
+    let set_previews = ServerAction::<SetDevicePreviews>::new();
+    let devices = Resource::new(
+        move || (remove_device.version().get(), set_previews.version().get()),
+        |_| list_devices(),
+    );
     reload_home_on_success(move || matches!(logout.value().get(), Some(Ok(_))));
     let password_changed = move || matches!(password.value().get(), Some(Ok(_)));
     let password_error = move || {
@@ -242,6 +246,7 @@ pub fn AccountPage() -> impl IntoView {
             .and_then(|r| r.err())
             .or_else(|| revoke.value().get().and_then(|r| r.err()))
             .or_else(|| remove_device.value().get().and_then(|r| r.err()))
+            .or_else(|| set_previews.value().get().and_then(|r| r.err()))
             .map(|e| error_text(&e))
     };
     view! {
@@ -314,12 +319,33 @@ pub fn AccountPage() -> impl IntoView {
                                                     .into_iter()
                                                     .map(|d| {
                                                         let csrf = csrf.clone();
+                                                        let csrf_previews = csrf.clone();
+                                                        let endpoint = d.endpoint.clone();
                                                         let shows = if d.previews { "shows private rooms' text" } else { "hides private rooms' text" };
+                                                        let (switch, switch_to) = if d.previews {
+                                                            ("Hide text", "false")
+                                                        } else {
+                                                            ("Show text", "true")
+                                                        };
                                                         view! {
                                                             <li class="token device">
                                                                 <span class="label">{d.label.clone()}</span>
-                                                                <span class="created">{d.created.get(0..10).unwrap_or("").to_string()}</span>
-                                                                <span class="hint">{shows}</span>
+                                                                <span class="hint">
+                                                                    <span class="created">{d.created.get(0..10).unwrap_or("").to_string()}</span>
+                                                                    " · " {shows}
+                                                                </span>
+                                                                <ActionForm action=set_previews attr:class="inline-form">
+                                                                    <input type="hidden" name="csrf" value=csrf_previews/>
+                                                                    <input type="hidden" name="endpoint" value=endpoint/>
+                                                                    <input type="hidden" name="previews" value=switch_to/>
+                                                                    <button
+                                                                        type="submit"
+                                                                        class="secondary"
+                                                                        title="Whether this device's notifications show what is said in private rooms and direct messages, on a lock screen too"
+                                                                    >
+                                                                        {switch}
+                                                                    </button>
+                                                                </ActionForm>
                                                                 <ActionForm action=remove_device attr:class="inline-form">
                                                                     <input type="hidden" name="csrf" value=csrf/>
                                                                     <input type="hidden" name="endpoint" value=d.endpoint.clone()/>
