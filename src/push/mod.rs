@@ -59,20 +59,34 @@ struct Job {
 /// Takes committed messages off the send path; see the module's doc.
 pub struct Pusher {
     messages: mpsc::Sender<Message>,
+    shared: Arc<Shared>,
+}
+
+/// What the pusher's tasks share with it. Not the queue's sender: once the
+/// pusher goes, its queue closes and its tasks end.
+struct Shared {
     subscribers: Subscribers,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     drops: Drops,
 }
 
+impl Shared {
+    async fn devices_changed(&self) -> Result<(), StoreError> {
+        self.subscribers.reload(self.store.as_ref()).await
+    }
+}
+
 impl Notifier for Pusher {
     fn committed(&self, msg: &Message) {
         // Nobody has a device: nothing to copy, nothing to look up.
-        if msg.deleted || !self.subscribers.any() {
+        if msg.deleted || !self.shared.subscribers.any() {
             return;
         }
         if self.messages.try_send(msg.clone()).is_err() {
-            self.drops.dropped(&self.metrics, "a message's pushes");
+            self.shared
+                .drops
+                .dropped(&self.shared.metrics, "a message's pushes");
         }
     }
 }
@@ -87,17 +101,17 @@ impl Pusher {
     ) -> Result<Arc<Pusher>, StoreError> {
         let (messages, incoming) = mpsc::channel(MESSAGE_QUEUE);
         let (jobs, outgoing) = mpsc::channel(PUSH_QUEUE);
-        let pusher = Arc::new(Pusher {
-            messages,
+        let shared = Arc::new(Shared {
             subscribers: Subscribers::default(),
-            store: store.clone(),
-            metrics: metrics.clone(),
+            store,
+            metrics,
             drops: Drops::new(),
         });
-        pusher.devices_changed().await?;
-        tokio::spawn(plan(incoming, jobs, Arc::downgrade(hub), pusher.clone()));
-        tokio::spawn(dispatch(outgoing, sender, pusher.clone()));
-        tokio::spawn(reload_now_and_then(Arc::downgrade(&pusher)));
+        shared.devices_changed().await?;
+        tokio::spawn(plan(incoming, jobs, Arc::downgrade(hub), shared.clone()));
+        tokio::spawn(dispatch(outgoing, sender, shared.clone()));
+        tokio::spawn(reload_now_and_then(Arc::downgrade(&shared)));
+        let pusher = Arc::new(Pusher { messages, shared });
         hub.set_notifier(pusher.clone());
         Ok(pusher)
     }
@@ -105,12 +119,12 @@ impl Pusher {
     /// To be called once a device was added or removed: whether anyone may
     /// be pushed to is read again.
     pub async fn devices_changed(&self) -> Result<(), StoreError> {
-        self.subscribers.reload(self.store.as_ref()).await
+        self.shared.devices_changed().await
     }
 }
 
 /// Devices added or removed through other nodes are noticed within [`RELOAD`].
-async fn reload_now_and_then(pusher: Weak<Pusher>) {
+async fn reload_now_and_then(pusher: Weak<Shared>) {
     let mut every = tokio::time::interval(RELOAD);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
@@ -136,7 +150,7 @@ async fn plan(
     mut incoming: mpsc::Receiver<Message>,
     jobs: mpsc::Sender<Job>,
     hub: Weak<Hub>,
-    pusher: Arc<Pusher>,
+    pusher: Arc<Shared>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while incoming.recv_many(&mut batch, BATCH).await > 0 {
@@ -164,7 +178,7 @@ async fn plan(
 async fn pushes_for(
     msg: &Message,
     hub: &Hub,
-    pusher: &Pusher,
+    pusher: &Shared,
     subscribed: &HashSet<String>,
     rooms: &mut HashMap<String, RoomFacts>,
 ) -> Result<Vec<Job>, StoreError> {
@@ -204,7 +218,7 @@ async fn pushes_for(
 }
 
 /// Sends the pushes, a bounded number at once, each with its retries.
-async fn dispatch(mut outgoing: mpsc::Receiver<Job>, sender: Sender, pusher: Arc<Pusher>) {
+async fn dispatch(mut outgoing: mpsc::Receiver<Job>, sender: Sender, pusher: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(job) = outgoing.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -218,7 +232,7 @@ async fn dispatch(mut outgoing: mpsc::Receiver<Job>, sender: Sender, pusher: Arc
     }
 }
 
-async fn send_with_retries(job: &Job, sender: &Sender, pusher: &Pusher) {
+async fn send_with_retries(job: &Job, sender: &Sender, pusher: &Shared) {
     let (store, metrics) = (pusher.store.as_ref(), pusher.metrics.as_ref());
     let mut waits = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
