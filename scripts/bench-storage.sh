@@ -3,10 +3,10 @@
 # SQLite file, rate limits lifted, then `causerie-load storage`.
 # Usage: scripts/bench-storage.sh [SERVER_BINARY] [LOADGEN_BINARY]
 # Builds neither: `cargo build --release --features ssr` and
-# `cargo build --release --manifest-path loadgen/Cargo.toml` first.
+# `cargo build --release -p causerie-load` first (one workspace, one target/).
 set -euo pipefail
 server=${1:-target/release/causerie}
-load=${2:-loadgen/target/release/causerie-load}
+load=${2:-target/release/causerie-load}
 run=$(mktemp -d /tmp/causerie-bench.XXXXXX)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$run"' EXIT
 CAUSERIE_ADDR=127.0.0.1:0 DATABASE_URL="sqlite://$run/chat.db" LEPTOS_SITE_ROOT=target/site \
