@@ -1,6 +1,6 @@
 // Starts the real release server on a free port with its own SQLite file.
 import { spawn, ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -62,16 +62,19 @@ export class Server {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child) return;
-    // Ended on its own (a signal leaves exitCode null): say so, with its log,
-    // rather than wait for an 'exit' that already happened.
-    if (child.exitCode !== null || child.signalCode !== null) {
-      console.error(`the server ended before the test stopped it (${this.exited}); its log:\n${this.log}`);
-      return;
+    if (child) {
+      // Ended on its own (a signal leaves exitCode null): say so, with its log,
+      // rather than wait for an 'exit' that already happened.
+      if (child.exitCode !== null || child.signalCode !== null) {
+        console.error(`the server ended before the test stopped it (${this.exited}); its log:\n${this.log}`);
+      } else {
+        await new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        });
+      }
     }
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
+    // Its database goes with it: a run leaves nothing behind in /tmp.
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
