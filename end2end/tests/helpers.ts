@@ -103,6 +103,32 @@ export async function setHidden(page: Page, hidden: boolean) {
   }, hidden);
 }
 
+/** One device of an account: a browser context of its own that registers
+ * (the first) or signs in (the others); resolves once connected. */
+export async function accountDevice(
+  browser: Browser,
+  server: Server,
+  name: string,
+  password: string,
+  how: 'register' | 'login',
+): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${server.url}/${how}`);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel(/^Password/).fill(password);
+  await page.getByRole('button', { name: how === 'register' ? 'Register' : 'Sign in' }).click();
+  await page.waitForURL(server.url + '/');
+  await expect(page.getByTestId('status')).toHaveText('Connected');
+  return page;
+}
+
+/** Opens (joining or creating) a room from the sidebar's box. */
+export async function openRoom(page: Page, room: string) {
+  await page.locator('#join-room-input').fill(room);
+  await page.locator('#join-room-input').press('Enter');
+  await expect(page).toHaveURL(new RegExp(`/r/${room}$`));
+}
+
 /** Lets the page draw `n` frames: what is on screen counts as read only
  * once it was drawn there. */
 export async function drawn(page: Page, n = 4) {

@@ -3,7 +3,7 @@
 // unread count on the other, live, and the other counts on from there.
 import { test, expect, Browser, Page } from '@playwright/test';
 import { Server } from './server';
-import { BOT, post, roomItem, expectNoPageErrors } from './helpers';
+import { BOT, post, roomItem, accountDevice, openRoom, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
@@ -20,21 +20,8 @@ test.afterEach(async () => {
 
 const PASSWORD = 'password-of-ann';
 
-async function device(browser: Browser, how: 'register' | 'login'): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${server.url}/${how}`);
-  await page.getByLabel('Name').fill('ann');
-  await page.getByLabel(/^Password/).fill(PASSWORD);
-  await page.getByRole('button', { name: how === 'register' ? 'Register' : 'Sign in' }).click();
-  await page.waitForURL(server.url + '/');
-  await expect(page.getByTestId('status')).toHaveText('Connected');
-  return page;
-}
-
-async function openRoom(page: Page, room: string) {
-  await page.locator('#join-room-input').fill(room);
-  await page.locator('#join-room-input').press('Enter');
-  await expect(page).toHaveURL(new RegExp(`/r/${room}$`));
+function device(browser: Browser, how: 'register' | 'login'): Promise<Page> {
+  return accountDevice(browser, server, 'ann', PASSWORD, how);
 }
 
 test('reading on one device clears the count on the other', async ({ browser }) => {

@@ -7,10 +7,21 @@ import path from 'node:path';
 const root = path.resolve(__dirname, '..', '..');
 const binary = process.env.CAUSERIE_BIN || path.join(root, 'target', 'release', 'causerie');
 
+/** The servers' directories (databases, logs), removed when the test
+ * worker exits: a server stopped and started again keeps its data. */
+const dirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+function made(dir: string): string {
+  dirs.push(dir);
+  return dir;
+}
+
 export class Server {
   url = '';
   private child?: ChildProcess;
-  readonly dir = mkdtempSync(path.join(tmpdir(), 'causerie-e2e-'));
+  readonly dir = made(mkdtempSync(path.join(tmpdir(), 'causerie-e2e-')));
   private port = 0;
   /** Everything the server printed, and how it ended: shown when a test fails. */
   log = '';
@@ -62,19 +73,16 @@ export class Server {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (child) {
-      // Ended on its own (a signal leaves exitCode null): say so, with its log,
-      // rather than wait for an 'exit' that already happened.
-      if (child.exitCode !== null || child.signalCode !== null) {
-        console.error(`the server ended before the test stopped it (${this.exited}); its log:\n${this.log}`);
-      } else {
-        await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        });
-      }
+    if (!child) return;
+    // Ended on its own (a signal leaves exitCode null): say so, with its log,
+    // rather than wait for an 'exit' that already happened.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      console.error(`the server ended before the test stopped it (${this.exited}); its log:\n${this.log}`);
+      return;
     }
-    // Its database goes with it: a run leaves nothing behind in /tmp.
-    rmSync(this.dir, { recursive: true, force: true });
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
   }
 }

@@ -5,7 +5,7 @@
 // as read, so it tells whether device B sent a `read`.
 import { test, expect, Browser, Page } from '@playwright/test';
 import { Server } from './server';
-import { BUSY_ENV, post, roomItem, setHidden, expectNoPageErrors } from './helpers';
+import { BUSY_ENV, post, roomItem, setHidden, accountDevice, openRoom, expectNoPageErrors } from './helpers';
 
 let server: Server;
 
@@ -22,21 +22,8 @@ test.afterEach(async () => {
 
 const PASSWORD = 'password-of-ned';
 
-async function device(browser: Browser, how: 'register' | 'login'): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${server.url}/${how}`);
-  await page.getByLabel('Name').fill('ned');
-  await page.getByLabel(/^Password/).fill(PASSWORD);
-  await page.getByRole('button', { name: how === 'register' ? 'Register' : 'Sign in' }).click();
-  await page.waitForURL(server.url + '/');
-  await expect(page.getByTestId('status')).toHaveText('Connected');
-  return page;
-}
-
-async function openRoom(page: Page, room: string) {
-  await page.locator('#join-room-input').fill(room);
-  await page.locator('#join-room-input').press('Enter');
-  await expect(page).toHaveURL(new RegExp(`/r/${room}$`));
+function device(browser: Browser, how: 'register' | 'login'): Promise<Page> {
+  return accountDevice(browser, server, 'ned', PASSWORD, how);
 }
 
 /** The message whose text is exactly `text`. */
