@@ -4,7 +4,9 @@
 #   ./scripts/fuzz.sh [CASES]     # default 1000000
 #
 # - tests/blackbox/proptest_protocol.rs: frame decoding and the validators;
-# - src/hub/room.rs (`hub::room` unit tests): the sequencer and presence.
+# - src/hub/room.rs (`hub::room` unit tests): the sequencer and presence;
+# - src/files/image.rs (`files::image` unit tests): uploaded images, seeds of
+#   every format with bytes changed, cut and added.
 #
 # CASES is passed as PROPTEST_CASES (CI runs the default, 256). ROOM_CASES
 # overrides it for the room properties, which cost more per case.
@@ -35,5 +37,8 @@ run "protocol, PROPTEST_CASES=$cases" \
     failed=1
 run "room, PROPTEST_CASES=$room_cases" \
     env PROPTEST_CASES="$room_cases" cargo test --release --features ssr --lib hub::room ||
+    failed=1
+run "images, PROPTEST_CASES=$cases" \
+    env PROPTEST_CASES="$cases" cargo test --release --features ssr --lib files::image ||
     failed=1
 exit "$failed"

@@ -47,6 +47,12 @@ if [ "$want" != "$got" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
+# A filesystem-backed S3 server, for the tests of the S3 file store.
+if ! have s3s-fs; then
+  say "cargo install s3s-fs 0.14.1 (about 5 minutes)"
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
+fi
+
 if ! have wasm-opt; then
   say "npm install -g binaryen (wasm-opt)"
   npm install -g binaryen

@@ -28,6 +28,8 @@ pub enum CliError {
     Stdin(std::io::Error),
     #[error("{0}")]
     Backup(#[from] store::backup::BackupError),
+    #[error("the database was copied, but not its files: {0}")]
+    FilesBackup(std::io::Error),
 }
 
 /// Runs one command; prints its result on standard output.
@@ -49,7 +51,23 @@ pub async fn run(command: Command, config: &Config) -> ExitCode {
 async fn execute(command: Command, config: &Config) -> Result<String, CliError> {
     if let Command::Backup { path } = &command {
         store::backup::backup(&config.database_url, path).await?;
-        return Ok(format!("backed up to {}", path.display()));
+        let location = config.files_location();
+        if location.starts_with("s3://") {
+            return Ok(format!(
+                "backed up to {}; the files are in {location}: copy the bucket with its own tools",
+                path.display()
+            ));
+        }
+        // The copy's files go beside it as the server's go beside its
+        // database, so that a restore is two moves.
+        let to = crate::config::files_beside(path);
+        let n = crate::files::backup::copy_files(std::path::Path::new(&location), &to)
+            .map_err(CliError::FilesBackup)?;
+        return Ok(format!(
+            "backed up to {} and {n} files to {}",
+            path.display(),
+            to.display()
+        ));
     }
     let (store, _) = store::open(&config.database_url).await?;
     let out = with_store(command, config, store.clone()).await;

@@ -169,6 +169,43 @@ pub struct Config {
     )]
     pub push_exempt: Vec<String>,
 
+    /// Where uploaded files are kept: a directory, or S3-compatible object
+    /// storage as `s3://BUCKET` (credentials, region and endpoint from the
+    /// `AWS_*` variables, e.g. `AWS_ENDPOINT_URL`). Default: a directory
+    /// next to the SQLite database (`causerie.db` → `causerie-files/`);
+    /// with PostgreSQL, `./causerie-files` (several nodes need S3).
+    #[arg(long, env = "CAUSERIE_FILES")]
+    pub files: Option<String>,
+
+    /// Largest file one upload may be, in bytes (25 MiB).
+    #[arg(long, env = "CAUSERIE_MAX_FILE_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Uploads one account may make per minute.
+    #[arg(long, env = "CAUSERIE_UPLOADS_PER_MIN", default_value_t = 30)]
+    pub uploads_per_min: u32,
+
+    /// Bytes of files one account may hold in all (its messages' files and
+    /// its uploads not yet sent), in bytes (1 GiB).
+    #[arg(long, env = "CAUSERIE_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// Largest image, in pixels (width × height), decoded to re-encode and
+    /// thumbnail it; a larger one is refused.
+    #[arg(long, env = "CAUSERIE_MAX_IMAGE_PIXELS", default_value_t = 40_000_000)]
+    pub max_image_pixels: u64,
+
+    /// Seconds an upload's body has to arrive whole (other requests have
+    /// CAUSERIE_BODY_TIMEOUT_SECS).
+    #[arg(long, env = "CAUSERIE_UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
+    pub upload_timeout_secs: u64,
+
+    /// How often files nothing refers to are looked for and removed (an
+    /// upload never sent goes after a day; a deleted message's file ten
+    /// minutes after nothing refers to it).
+    #[arg(long, env = "CAUSERIE_FILE_SWEEP", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub file_sweep: Duration,
+
     /// What to do; with none, serve.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -286,6 +323,12 @@ impl Config {
             || self.http_connections_per_ip == Some(0)
             || self.guest_names_per_browser == 0
             || self.guest_names_per_ip_per_hour == 0
+            || self.max_file_bytes == 0
+            || self.uploads_per_min == 0
+            || self.upload_quota_bytes == 0
+            || self.max_image_pixels == 0
+            || self.upload_timeout_secs == 0
+            || self.file_sweep.is_zero()
         {
             return Err(ConfigError::Limits);
         }
@@ -351,6 +394,7 @@ impl Config {
         crate::http::listen::HttpSettings {
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
+            upload_timeout: Duration::from_secs(self.upload_timeout_secs),
             per_ip: self.http_connections_per_ip,
         }
     }
@@ -363,15 +407,74 @@ impl Config {
         }
     }
 
+    /// Where uploaded files are kept: `CAUSERIE_FILES`, else a directory
+    /// next to the SQLite database (`chat.db` → `chat-files`), else
+    /// `causerie-files` in the working directory.
+    pub fn files_location(&self) -> String {
+        if let Some(f) = self.files.as_deref().filter(|f| !f.trim().is_empty()) {
+            return f.trim().to_string();
+        }
+        let db = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"));
+        match db {
+            Some(path) => files_beside(std::path::Path::new(path))
+                .to_string_lossy()
+                .into_owned(),
+            None => "causerie-files".to_string(),
+        }
+    }
+
+    /// The limits on uploads.
+    pub fn file_limits(&self) -> crate::files::FileLimits {
+        crate::files::FileLimits {
+            max_bytes: self.max_file_bytes,
+            per_min: self.uploads_per_min,
+            quota_bytes: self.upload_quota_bytes,
+            max_pixels: self.max_image_pixels,
+        }
+    }
+
     /// The idle timeout as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
     }
 }
 
+/// The files directory that goes with a SQLite database file (or its
+/// backup): beside it, named after it.
+pub fn files_beside(db: &std::path::Path) -> std::path::PathBuf {
+    // Query parameters (`?mode=rwc`) are not part of the name.
+    let name = db.to_string_lossy();
+    let name = name.split('?').next().unwrap_or_default();
+    let db = std::path::Path::new(name);
+    let stem = db
+        .file_stem()
+        .map_or_else(|| "causerie".into(), |s| s.to_string_lossy().into_owned());
+    db.with_file_name(format!("{stem}-files"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_go_beside_the_database() {
+        let c = |url: &str| Config::parse_from(["causerie", "--database-url", url]);
+        assert_eq!(
+            c("sqlite://data/chat.db").files_location(),
+            "data/chat-files"
+        );
+        assert_eq!(
+            c("sqlite://chat.db?mode=rwc").files_location(),
+            "chat-files"
+        );
+        assert_eq!(
+            c("postgres://db/causerie").files_location(),
+            "causerie-files"
+        );
+    }
 
     fn bots(tokens: &str) -> Result<HashMap<String, String>, ConfigError> {
         Config::parse_from(["causerie", "--bot-tokens", tokens]).bots()

@@ -34,6 +34,8 @@ pub struct Metrics {
     /// Web Pushes that failed for good (after their retries), or were
     /// dropped because the push queue was full.
     pub pushes_failed: Counter,
+    /// Files uploaded and stored.
+    pub uploads: Counter,
 }
 
 impl Metrics {
@@ -59,7 +61,9 @@ impl Metrics {
             backplane_catch_ups: Counter::default(),
             pushes_sent: Counter::default(),
             pushes_failed: Counter::default(),
+            uploads: Counter::default(),
         };
+        registry.register("uploads", "Files uploaded and stored", m.uploads.clone());
         registry.register(
             "connections",
             "Open WebSocket connections",

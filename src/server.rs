@@ -37,6 +37,8 @@ pub enum ServeError {
     Vapid(#[from] push::VapidError),
     #[error("web push client: {0}")]
     PushClient(#[from] reqwest::Error),
+    #[error("{0}")]
+    Files(#[from] crate::files::blobs::BlobError),
 }
 
 /// Logs to stdout; `RUST_LOG` filters (default `info`).
@@ -140,6 +142,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     )?;
     let pusher = Pusher::start(&hub, store.clone(), sender, metrics.clone()).await?;
     tokio::spawn(watch_bans(store.clone(), outboxes.clone()));
+    let blobs = crate::files::blobs::Blobs::open(&config.files_location())?;
+    let files = crate::files::Files::new(blobs, store.clone(), config.file_limits());
+    files.start_sweeping(config.file_sweep);
     {
         let limits = limits.clone();
         tokio::spawn(async move {
@@ -183,6 +188,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         vapid_public: vapid.public.clone(),
         destinations,
         pusher,
+        files,
     });
 
     // Every connection is pinged and checked for silence from here, on one

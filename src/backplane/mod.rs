@@ -86,7 +86,8 @@ pub enum Notice {
     Changed {
         room: String,
         rev: i64,
-        message: Message,
+        /// Boxed: a message with its lists is many times the other variants.
+        message: Box<Message>,
     },
 }
 

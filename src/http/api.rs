@@ -95,7 +95,7 @@ async fn bearer(app: &AppState, headers: &HeaderMap) -> Result<Option<Actor>, Fa
 
 /// Who reads: the Bearer token's actor, else the account the session is
 /// signed in as, else no one (a visitor, who reads what a guest may).
-async fn reader(
+pub(super) async fn reader(
     app: &AppState,
     headers: &HeaderMap,
     session: &Session,
@@ -130,7 +130,16 @@ pub async fn caller_account(
             "only accounts have devices to notify",
         ));
     }
-    if from_session && let Some(origin) = headers.get(header::ORIGIN) {
+    if from_session {
+        same_origin(app, headers)?;
+    }
+    Ok(actor.name)
+}
+
+/// Refuses a request made with the session cookie that says it comes from
+/// an origin not allowed (another site's page).
+pub(super) fn same_origin(app: &AppState, headers: &HeaderMap) -> Result<(), Failure> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -142,7 +151,7 @@ pub async fn caller_account(
             ));
         }
     }
-    Ok(actor.name)
+    Ok(())
 }
 
 /// A visitor reads the public rooms only when guests are allowed.
@@ -298,6 +307,9 @@ struct PostBody {
     nonce: Option<String>,
     #[serde(default)]
     reply_to: Option<i64>,
+    /// Ids of files the bot uploaded (`POST /api/files`).
+    #[serde(default)]
+    attachments: Vec<String>,
 }
 
 async fn post_message(
@@ -321,6 +333,7 @@ async fn post_message(
         body: post.body,
         nonce: post.nonce,
         reply_to: post.reply_to,
+        attachments: post.attachments,
     };
     let caller = Caller {
         actor: &actor,

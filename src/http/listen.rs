@@ -34,6 +34,8 @@ pub struct HttpSettings {
     pub header_timeout: Duration,
     /// A request body must arrive whole within this long of its head.
     pub body_timeout: Duration,
+    /// The same for an upload (`POST /api/files`).
+    pub upload_timeout: Duration,
     /// Open connections one address may hold (WebSockets included), when
     /// the operator set it.
     pub per_ip: Option<usize>,
@@ -300,7 +302,13 @@ async fn serve_one(
     use tower::ServiceExt;
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        let req = req.map(|b| Body::new(DeadlineBody::new(b, settings.body_timeout)));
+        // An upload may take minutes on a slow line; other bodies are small.
+        let within = if req.uri().path() == crate::http::files::UPLOAD_PATH {
+            settings.upload_timeout
+        } else {
+            settings.body_timeout
+        };
+        let req = req.map(|b| Body::new(DeadlineBody::new(b, within)));
         router.clone().oneshot(req)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod connection;
 pub mod cookies;
+pub mod files;
 pub mod headers;
 pub mod listen;
 pub mod middleware;

@@ -4,7 +4,7 @@
 use super::middleware::{guest_cookie, readable_errors, same_origin_posts};
 use super::pages::Pages;
 use super::state::AppState;
-use super::{api, headers, preload, push, upgrade};
+use super::{api, files, headers, preload, push, upgrade};
 use crate::app::{App, shell};
 use crate::config::Config;
 use crate::store::{self, StoreError};
@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest_service("/pkg", pkg)
         .merge(api::routes())
+        .merge(files::routes())
         .merge(push::routes())
         .leptos_routes_with_context(
             &state,

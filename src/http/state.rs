@@ -55,6 +55,8 @@ pub struct Services {
     pub destinations: crate::push::Destinations,
     /// Pushes to people who are away; told when devices change.
     pub pusher: Arc<crate::push::Pusher>,
+    /// Uploaded files: their limits, bytes and records.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl Services {

@@ -94,7 +94,7 @@ impl Hub {
                 self.backplane.publish_notice(&Notice::Changed {
                     room: room.to_string(),
                     rev,
-                    message,
+                    message: Box::new(message),
                 });
                 Ok(())
             }

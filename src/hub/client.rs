@@ -189,13 +189,14 @@ impl Client {
                 body,
                 nonce,
                 reply_to,
-                attachments: _,
+                attachments,
             } => {
                 let post = Post {
                     room,
                     body,
                     nonce,
                     reply_to,
+                    attachments,
                 };
                 self.send(hub, post).await
             }

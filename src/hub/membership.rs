@@ -335,7 +335,7 @@ impl Hub {
                 self.outboxes.push_to(&key, &frame.into());
             }
             Notice::Evict { room, user } => self.evict(&room, &user),
-            Notice::Changed { room, rev, message } => self.deliver_change(&room, rev, message),
+            Notice::Changed { room, rev, message } => self.deliver_change(&room, rev, *message),
         }
     }
 }

@@ -146,6 +146,10 @@ pub enum HubError {
     ReadBeyond(i64),
     #[error("read positions and notification levels are kept for accounts: sign in to keep them")]
     ReadsNeedAccount,
+    #[error(
+        "there is no file {0:?} to send: upload it first (it may have gone after a day unsent)"
+    )]
+    NoFile(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -165,9 +169,10 @@ impl HubError {
             HubError::NotJoined(_) => ErrorCode::NotJoined,
             HubError::TooManyJoined => ErrorCode::Forbidden,
             HubError::TooManyRooms => ErrorCode::Forbidden,
-            HubError::NoOne(_) | HubError::NotIn(..) | HubError::NoMessage(_) => {
-                ErrorCode::NotFound
-            }
+            HubError::NoOne(_)
+            | HubError::NotIn(..)
+            | HubError::NoMessage(_)
+            | HubError::NoFile(_) => ErrorCode::NotFound,
             HubError::Taken(_) => ErrorCode::BadName,
             HubError::NeedsAccount | HubError::NotOwner | HubError::NotAuthor => {
                 ErrorCode::Forbidden
@@ -196,6 +201,8 @@ pub struct Post {
     pub nonce: Option<String>,
     /// A message of the same room this one answers.
     pub reply_to: Option<i64>,
+    /// Ids of uploaded files to carry.
+    pub attachments: Vec<String>,
 }
 
 /// How a post arrives: from a connection, which must have joined the room,
@@ -590,7 +597,7 @@ impl Hub {
             return Err(HubError::NotJoined(post.room));
         }
         protocol::validate_nonce(post.nonce.as_deref())?;
-        let body = protocol::clean_body(&post.body)?.to_string();
+        let body = protocol::clean_caption(&post.body, post.attachments.len())?.to_string();
         if let Via::Straight = via {
             // Access is checked on the way: a connection's was when it joined
             // (and leaving a room takes its connections out of it).
@@ -608,6 +615,9 @@ impl Hub {
         {
             return Err(HubError::NoMessage(to));
         }
+        let attachments = self
+            .attachments(&caller.actor.name, &post.room, post.attachments)
+            .await?;
         let msg = NewMessage {
             room: post.room,
             author: caller.actor.name.clone(),
@@ -615,6 +625,7 @@ impl Hub {
             body,
             nonce: post.nonce,
             reply_to: post.reply_to,
+            attachments,
         };
         let pending = self.store.submit(msg).await?;
         let hub = self.clone();
@@ -632,6 +643,37 @@ impl Hub {
             }
             Ok(appended)
         }))
+    }
+
+    /// The files a post names, as its message will carry them: each the
+    /// author's unsent upload or a file already in the room, once.
+    async fn attachments(
+        &self,
+        author: &str,
+        room: &str,
+        mut ids: Vec<String>,
+    ) -> Result<Vec<protocol::FileObject>, HubError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        if let Some(bad) = ids.iter().find(|id| !protocol::valid_file_id(id)) {
+            return Err(HubError::NoFile(bad.clone()));
+        }
+        match self.store.attachable(author, room, &ids).await? {
+            Some(files) => Ok(files),
+            // Which one: asked again one at a time, only on this rare path.
+            None => {
+                for id in &ids {
+                    let one = std::slice::from_ref(id);
+                    if self.store.attachable(author, room, one).await?.is_none() {
+                        return Err(HubError::NoFile(id.clone()));
+                    }
+                }
+                Err(HubError::NoFile(ids.join(", ")))
+            }
+        }
     }
 
     /// Hands a committed message to this node's members, in id order.

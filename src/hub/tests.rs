@@ -435,6 +435,7 @@ async fn a_post_over_http_opens_its_room_and_reaches_members() {
         body: "first".into(),
         nonce: None,
         reply_to: None,
+        attachments: Vec::new(),
     };
     let stored = hub
         .post(caller, post, Via::Straight)
@@ -447,6 +448,7 @@ async fn a_post_over_http_opens_its_room_and_reaches_members() {
         body: "hello".into(),
         nonce: Some("k".into()),
         reply_to: None,
+        attachments: Vec::new(),
     };
     hub.post(caller, post, Via::Straight)
         .await

@@ -4,6 +4,7 @@
 //! the log, and search, are per backend).
 
 use super::change::{Verdict, decide, edited_ms};
+use super::files::{attachments_json, drop_files};
 use super::rows::{MESSAGE_COLUMNS, MessageRow, mentions_json, reactions_json};
 use super::{Around, Change, Changed, Page, StoreError};
 use crate::protocol::Message;
@@ -261,9 +262,12 @@ where
         .bind(room)
         .execute(&mut *conn)
         .await?;
+    if message.deleted && !current.attachments.is_empty() {
+        drop_files::<DB>(&mut *conn, room, id).await?;
+    }
     sqlx::query(
         "UPDATE messages SET body = $1, reply_to = $2, mentions = $3, reactions = $4, \
-         edited_ms = $5, deleted = $6, rev = $7 WHERE room = $8 AND id = $9",
+         edited_ms = $5, deleted = $6, rev = $7, attachments = $10 WHERE room = $8 AND id = $9",
     )
     .bind(message.body.as_str())
     .bind(message.reply_to)
@@ -274,6 +278,7 @@ where
     .bind(rev)
     .bind(room)
     .bind(id)
+    .bind(attachments_json(&message.attachments))
     .execute(&mut *conn)
     .await?;
     Ok(Changed::Done { rev, message })

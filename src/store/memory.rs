@@ -16,13 +16,13 @@
 use super::change::{Verdict, decide, search_words};
 use super::history::around_of;
 use super::{
-    Account, AccountChange, AccountInfo, Appended, Around, Change, Changed, Found, Gate,
-    GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page, PendingAppend,
-    PushSubscription, ReadState, Registered, Role, RoomMeta, SearchAfter, Store, StoreError,
-    TokenInfo, Unread, format_ts, now_ms,
+    Account, AccountChange, AccountInfo, Appended, Around, Change, Changed, FileReaders,
+    FileRecord, Found, Gate, GuestClaim, GuestName, Invite, InviteProblem, NewMessage, Page,
+    PendingAppend, PushSubscription, ReadState, Registered, Role, RoomMeta, SearchAfter, Store,
+    StoreError, TokenInfo, Unread, format_ts, now_ms,
 };
 use crate::names::name_key;
-use crate::protocol::{Message, RoomKind, parse_room};
+use crate::protocol::{FileObject, Message, RoomKind, parse_room};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +56,20 @@ struct State {
     reads: BTreeMap<(String, String), (i64, Option<crate::protocol::NotifyLevel>)>,
     /// By endpoint.
     pushes: BTreeMap<String, PushSubscription>,
+    /// By id: the file (its name unused), its thumbnail's type, when touched.
+    files: BTreeMap<String, (FileObject, Option<String>, i64)>,
+    /// (file id, account) → the name, when uploaded; until sent or swept.
+    uploads: BTreeMap<(String, String), (String, i64)>,
+}
+
+impl State {
+    /// Every (room, message, file) of messages that carry files.
+    fn carried(&self) -> impl Iterator<Item = (&Message, &FileObject)> {
+        self.rooms
+            .values()
+            .flat_map(|r| r.messages.iter())
+            .flat_map(|m| m.attachments.iter().map(move |f| (m, f)))
+    }
 }
 
 struct Room {
@@ -217,9 +231,13 @@ impl State {
             nonce: m.nonce,
             reply_to: m.reply_to,
             mentions: m.mentions,
+            attachments: m.attachments,
             ..Default::default()
         };
         room.messages.push(message.clone());
+        for f in &message.attachments {
+            self.uploads.remove(&(f.id.clone(), message.author.clone()));
+        }
         room.times.push(now);
         self.seq += 1;
         room.seqs.push(self.seq);
@@ -892,6 +910,124 @@ impl Store for MemoryStore {
                 .then_with(|| a.endpoint.cmp(&b.endpoint))
         });
         Ok(out)
+    }
+
+    async fn save_upload(
+        &self,
+        file: &FileObject,
+        account: &str,
+        thumb_mime: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut s = self.up()?;
+        s.files
+            .entry(file.id.clone())
+            .and_modify(|f| f.2 = now_ms)
+            .or_insert_with(|| (file.clone(), thumb_mime.map(str::to_string), now_ms));
+        s.uploads.insert(
+            (file.id.clone(), account.to_string()),
+            (file.name.clone(), now_ms),
+        );
+        Ok(())
+    }
+
+    async fn upload_total(&self, account: &str) -> Result<u64, StoreError> {
+        let s = self.up()?;
+        let mut ids: BTreeSet<&str> = s
+            .uploads
+            .keys()
+            .filter(|(_, a)| a == account)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        ids.extend(
+            s.carried()
+                .filter(|(m, _)| m.author == account)
+                .map(|(_, f)| f.id.as_str()),
+        );
+        Ok(ids
+            .iter()
+            .filter_map(|id| s.files.get(*id))
+            .map(|f| f.0.size)
+            .sum())
+    }
+
+    async fn attachable(
+        &self,
+        account: &str,
+        room: &str,
+        ids: &[String],
+    ) -> Result<Option<Vec<FileObject>>, StoreError> {
+        let s = self.up()?;
+        let mut out = Vec::new();
+        for id in ids {
+            let Some((file, _, _)) = s.files.get(id) else {
+                return Ok(None);
+            };
+            let name = match s.uploads.get(&(id.clone(), account.to_string())) {
+                Some((name, _)) => name.clone(),
+                None => match s.carried().find(|(m, f)| m.room == room && f.id == *id) {
+                    Some((_, f)) => f.name.clone(),
+                    None => return Ok(None),
+                },
+            };
+            out.push(FileObject {
+                name,
+                ..file.clone()
+            });
+        }
+        Ok(Some(out))
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self.up()?.files.get(id).map(|(f, thumb, _)| FileRecord {
+            mime: f.mime.clone(),
+            size: f.size,
+            thumb_mime: thumb.clone(),
+        }))
+    }
+
+    async fn file_readers(
+        &self,
+        id: &str,
+        account: Option<&str>,
+    ) -> Result<FileReaders, StoreError> {
+        let s = self.up()?;
+        let rooms: BTreeSet<String> = s
+            .carried()
+            .filter(|(_, f)| f.id == id)
+            .map(|(m, _)| m.room.clone())
+            .collect();
+        let uploader =
+            account.is_some_and(|a| s.uploads.contains_key(&(id.to_string(), a.to_string())));
+        Ok(FileReaders {
+            rooms: rooms.into_iter().collect(),
+            uploader,
+        })
+    }
+
+    async fn sweep_files(
+        &self,
+        unsent_before_ms: i64,
+        untouched_before_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut s = self.up()?;
+        s.uploads.retain(|_, (_, at)| *at >= unsent_before_ms);
+        let held: BTreeSet<String> = s
+            .uploads
+            .keys()
+            .map(|(id, _)| id.clone())
+            .chain(s.carried().map(|(_, f)| f.id.clone()))
+            .collect();
+        let gone: Vec<String> = s
+            .files
+            .iter()
+            .filter(|(id, (_, _, touched))| *touched < untouched_before_ms && !held.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            s.files.remove(id);
+        }
+        Ok(gone)
     }
 
     async fn push_accounts(&self) -> Result<Vec<String>, StoreError> {

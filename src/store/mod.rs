@@ -15,6 +15,7 @@ pub mod backup;
 mod change;
 mod dialect;
 mod directory;
+mod files;
 mod history;
 mod members;
 #[cfg(test)]
@@ -55,6 +56,26 @@ pub struct NewMessage {
     pub reply_to: Option<i64>,
     /// The names the body mentions (see [`crate::protocol::find_mentions`]).
     pub mentions: Vec<String>,
+    /// The files it carries (the hub found them with [`Store::attachable`]).
+    pub attachments: Vec<crate::protocol::FileObject>,
+}
+
+/// What a stored file is, as serving it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub mime: String,
+    pub size: u64,
+    /// The thumbnail's media type, for images.
+    pub thumb_mime: Option<String>,
+}
+
+/// Who may read a file: members of the rooms whose messages carry it, and
+/// its uploader until the upload is sent or swept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReaders {
+    pub rooms: Vec<String>,
+    /// Whether the account asked about has it as an unsent upload.
+    pub uploader: bool,
 }
 
 /// A change to a stored message. The store applies the rules that must
@@ -591,6 +612,51 @@ pub trait Store: Send + Sync + 'static {
     async fn guest_blocked(&self, key: &str) -> Result<bool, StoreError>;
 
     // ---- end of team accounts ----
+
+    /// Records an upload of `file` by `account` (the file once per id, the
+    /// upload once per account and file; again, the last name wins), with
+    /// its thumbnail's type for an image.
+    async fn save_upload(
+        &self,
+        file: &crate::protocol::FileObject,
+        account: &str,
+        thumb_mime: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Bytes of the files an account holds: its unsent uploads and the
+    /// files of its messages, each file once.
+    async fn upload_total(&self, account: &str) -> Result<u64, StoreError>;
+
+    /// The files `ids` as a message of `account` in `room` would carry them,
+    /// in that order: each its unsent upload, or a file already in that
+    /// room. `None` when one is neither.
+    async fn attachable(
+        &self,
+        account: &str,
+        room: &str,
+        ids: &[String],
+    ) -> Result<Option<Vec<crate::protocol::FileObject>>, StoreError>;
+
+    /// A stored file's record.
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Who may read a file, asked for `account` (none: a visitor).
+    async fn file_readers(
+        &self,
+        id: &str,
+        account: Option<&str>,
+    ) -> Result<FileReaders, StoreError>;
+
+    /// Forgets uploads made before `unsent_before_ms` and never sent, then
+    /// removes the records of files nothing refers to that no upload has
+    /// touched since `untouched_before_ms`; returns their ids, whose bytes
+    /// the caller removes.
+    async fn sweep_files(
+        &self,
+        unsent_before_ms: i64,
+        untouched_before_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

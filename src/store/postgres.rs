@@ -19,6 +19,7 @@
 
 use super::dialect::Dialect;
 use super::directory::Directory;
+use super::files::{attachments_json, carry_files};
 use super::history::History;
 use super::history::apply_change;
 use super::plan::{Step, plan};
@@ -474,6 +475,8 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         let mut times = Vec::with_capacity(ids.len());
         let mut replies: Vec<Option<i64>> = Vec::with_capacity(ids.len());
         let mut mentions: Vec<Option<String>> = Vec::with_capacity(ids.len());
+        let mut files: Vec<Option<String>> = Vec::with_capacity(ids.len());
+        let mut carrying: Vec<Message> = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
             if let Some((id, ts)) = ids.get(&i) {
                 rooms.push(m.room.as_str());
@@ -484,13 +487,24 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
                 times.push(*ts);
                 replies.push(m.reply_to);
                 mentions.push(mentions_json(&m.mentions));
+                files.push(attachments_json(&m.attachments));
+                if !m.attachments.is_empty() {
+                    carrying.push(Message {
+                        room: m.room.clone(),
+                        id: *id,
+                        author: m.author.clone(),
+                        attachments: m.attachments.clone(),
+                        ..Default::default()
+                    });
+                }
             }
         }
         sqlx::query(
-            "INSERT INTO messages (room, id, author, body, ts_ms, nonce, reply_to, mentions) \
-             SELECT r, i, a, b, t, n, p, w \
+            "INSERT INTO messages \
+             (room, id, author, body, ts_ms, nonce, reply_to, mentions, attachments) \
+             SELECT r, i, a, b, t, n, p, w, f \
              FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
-             $6::text[], $7::bigint[], $8::text[]) AS v(r, i, a, b, t, n, p, w)",
+             $6::text[], $7::bigint[], $8::text[], $9::text[]) AS v(r, i, a, b, t, n, p, w, f)",
         )
         .bind(&rooms)
         .bind(&idv)
@@ -500,9 +514,15 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
         .bind(&nonces)
         .bind(&replies)
         .bind(&mentions)
+        .bind(&files)
         .execute(&mut *tx)
         .await
         .map_err(BatchError::before_commit)?;
+        for m in &carrying {
+            carry_files::<Postgres>(&mut *tx, m)
+                .await
+                .map_err(BatchError::before_commit)?;
+        }
     }
 
     tx.commit().await.map_err(|error| BatchError {
@@ -534,6 +554,7 @@ async fn write_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<Vec<Appended
                         nonce: m.nonce.clone(),
                         reply_to: m.reply_to,
                         mentions: m.mentions.clone(),
+                        attachments: m.attachments.clone(),
                         ..Default::default()
                     },
                     duplicate: false,

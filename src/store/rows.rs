@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 /// The columns every message query selects.
 pub const MESSAGE_COLUMNS: &str = "room, id, author, body, ts_ms, nonce, \
-     reply_to, mentions, reactions, edited_ms, deleted, rev";
+     reply_to, mentions, reactions, edited_ms, deleted, rev, attachments";
 
 /// [`MESSAGE_COLUMNS`] of a table aliased `m`, named as without the alias.
 pub const MESSAGE_COLUMNS_OF_M: &str = "m.room AS room, m.id AS id, m.author AS author, \
      m.body AS body, m.ts_ms AS ts_ms, m.nonce AS nonce, m.reply_to AS reply_to, \
      m.mentions AS mentions, m.reactions AS reactions, m.edited_ms AS edited_ms, \
-     m.deleted AS deleted, m.rev AS rev";
+     m.deleted AS deleted, m.rev AS rev, m.attachments AS attachments";
 
 /// A row of `messages`: the message as it now stands, its lists as JSON
 /// text (NULL when empty) so that a read needs no second query.
@@ -34,6 +34,8 @@ pub struct MessageRow {
     pub deleted: bool,
     /// The room's revision of the message's last change (0: never changed).
     pub rev: i64,
+    /// A JSON array of file objects.
+    pub attachments: Option<String>,
 }
 
 impl From<MessageRow> for Message {
@@ -58,6 +60,10 @@ impl From<MessageRow> for Message {
                 .unwrap_or_default(),
             edited: r.edited_ms.map(format_ts),
             deleted: r.deleted,
+            attachments: r
+                .attachments
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
         }
     }
 }

@@ -203,6 +203,7 @@ async fn fill(store: &dyn Store, count: usize) {
             nonce: None,
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         pending.push(store.submit(msg).await.unwrap());
         if pending.len() == WINDOW {

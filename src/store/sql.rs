@@ -13,11 +13,11 @@ use super::directory::Directory;
 use super::history::History;
 use super::rows::{AccountRow, GuestRow, MessageRow, TokenRow};
 use super::{
-    Account, AccountChange, AccountInfo, Around, Change, Changed, Found, Gate, GuestClaim,
-    GuestName, Invite, NewMessage, Page, PendingAppend, PushSubscription, ReadState, Registered,
-    Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, Unread,
+    Account, AccountChange, AccountInfo, Around, Change, Changed, FileReaders, FileRecord, Found,
+    Gate, GuestClaim, GuestName, Invite, NewMessage, Page, PendingAppend, PushSubscription,
+    ReadState, Registered, Role, RoomMeta, SearchAfter, Store, StoreError, TokenInfo, Unread,
 };
-use crate::protocol::Message;
+use crate::protocol::{FileObject, Message};
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, IntoArguments, Type};
 
@@ -65,6 +65,12 @@ where
     for<'q> bool: Decode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Decode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    (String, i64, String, Option<i64>, Option<i64>): for<'r> FromRow<'r, DB::Row>,
+    (String, i64, String, Option<i64>, Option<i64>, String): for<'r> FromRow<'r, DB::Row>,
+    (String, i64, Option<String>): for<'r> FromRow<'r, DB::Row>,
     for<'r> MessageRow: FromRow<'r, DB::Row>,
     for<'r> AccountRow: FromRow<'r, DB::Row>,
     for<'r> TokenRow: FromRow<'r, DB::Row>,
@@ -321,6 +327,53 @@ where
         id: i64,
     ) -> Result<(i64, bool), StoreError> {
         self.directory.mark_read(account, room, id).await
+    }
+
+    async fn save_upload(
+        &self,
+        file: &FileObject,
+        account: &str,
+        thumb_mime: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.directory
+            .save_upload(file, account, thumb_mime, now_ms)
+            .await
+    }
+
+    async fn upload_total(&self, account: &str) -> Result<u64, StoreError> {
+        self.directory.upload_total(account).await
+    }
+
+    async fn attachable(
+        &self,
+        account: &str,
+        room: &str,
+        ids: &[String],
+    ) -> Result<Option<Vec<FileObject>>, StoreError> {
+        self.directory.attachable(account, room, ids).await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.directory.file(id).await
+    }
+
+    async fn file_readers(
+        &self,
+        id: &str,
+        account: Option<&str>,
+    ) -> Result<FileReaders, StoreError> {
+        self.directory.file_readers(id, account).await
+    }
+
+    async fn sweep_files(
+        &self,
+        unsent_before_ms: i64,
+        untouched_before_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.directory
+            .sweep_files(unsent_before_ms, untouched_before_ms)
+            .await
     }
 
     async fn save_push(&self, sub: &PushSubscription, keep: usize) -> Result<(), StoreError> {

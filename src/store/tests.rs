@@ -442,6 +442,130 @@ async fn keeps_push_subscriptions(store: &dyn Store) {
     );
 }
 
+/// Files' records: uploads, what a send may attach, who may read a file,
+/// totals, and the sweep.
+async fn keeps_files(store: &dyn Store) {
+    use crate::protocol::FileObject;
+    let file = |c: char, size: u64| FileObject {
+        id: c.to_string().repeat(64),
+        name: format!("{c}.png"),
+        size,
+        mime: "image/png".into(),
+        width: Some(4),
+        height: Some(3),
+    };
+    let (a, b) = (file('a', 100), file('b', 50));
+    let now = now_ms();
+    store
+        .save_upload(&a, "fay", Some("image/jpeg"), now)
+        .await
+        .unwrap();
+    store.save_upload(&b, "fay", None, now).await.unwrap();
+    // The same bytes from someone else: one file, two uploads.
+    let mut a_again = a.clone();
+    a_again.name = "mine.png".into();
+    store.save_upload(&a_again, "gus", None, now).await.unwrap();
+    assert_eq!(store.upload_total("fay").await.unwrap(), 150);
+    assert_eq!(store.upload_total("gus").await.unwrap(), 100);
+    let record = store.file(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.size, record.thumb_mime.as_deref()),
+        (100, Some("image/jpeg"))
+    );
+    assert!(store.file(&"c".repeat(64)).await.unwrap().is_none());
+
+    // Before it is sent, a file is its uploaders' only.
+    let readers = store.file_readers(&a.id, Some("fay")).await.unwrap();
+    assert!(readers.uploader && readers.rooms.is_empty());
+    assert!(
+        !store
+            .file_readers(&b.id, Some("gus"))
+            .await
+            .unwrap()
+            .uploader
+    );
+    let ids = vec![b.id.clone(), a.id.clone()];
+    let got = store
+        .attachable("fay", "files", &ids)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![b.clone(), a.clone()],
+        "in the order asked, with fay's names"
+    );
+    assert!(
+        store
+            .attachable("hal", "files", &ids)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Sent: the room decides; fay's upload is no longer pending.
+    let mut m = msg("files", "fay", "look", Some("f1"));
+    m.attachments = vec![b.clone(), a.clone()];
+    let sent = append(store, m).await;
+    assert_eq!(sent.message.attachments, vec![b.clone(), a.clone()]);
+    let stored = store
+        .message("files", sent.message.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.attachments, vec![b.clone(), a.clone()]);
+    let readers = store.file_readers(&b.id, Some("fay")).await.unwrap();
+    assert_eq!(
+        (readers.rooms, readers.uploader),
+        (vec!["files".to_string()], false)
+    );
+    // Anyone in the room may send it on there, under its name there; not elsewhere.
+    let again = store
+        .attachable("hal", "files", std::slice::from_ref(&a.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again[0].name, "a.png");
+    assert!(
+        store
+            .attachable("hal", "elsewhere", std::slice::from_ref(&b.id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.upload_total("fay").await.unwrap(),
+        150,
+        "her message's files count"
+    );
+
+    // Nothing is swept that something refers to.
+    assert!(
+        store
+            .sweep_files(now + 1, now + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Deleted, the message lets go of its files; gus's upload went with the day.
+    let deleted = change(store, "files", sent.message.id, delete("fay", false)).await;
+    let (_, gone) = done(deleted);
+    assert!(gone.attachments.is_empty());
+    assert!(
+        store
+            .file_readers(&a.id, None)
+            .await
+            .unwrap()
+            .rooms
+            .is_empty()
+    );
+    let mut swept = store.sweep_files(now + 1, now + 1).await.unwrap();
+    swept.sort();
+    assert_eq!(swept, vec![a.id.clone(), b.id.clone()]);
+    assert!(store.file(&a.id).await.unwrap().is_none());
+    assert_eq!(store.upload_total("fay").await.unwrap(), 0);
+}
+
 async fn behaves_like_a_store(store: &dyn Store) {
     keeps_the_log(store).await;
     keeps_rooms(store).await;
@@ -449,6 +573,7 @@ async fn behaves_like_a_store(store: &dyn Store) {
     keeps_team_accounts(store).await;
     keeps_members(store).await;
     keeps_push_subscriptions(store).await;
+    keeps_files(store).await;
     keeps_changes(store).await;
     searches(store).await;
     finds_around(store).await;

@@ -19,6 +19,7 @@ mod chat;
 mod conversations;
 mod errors;
 mod faults;
+mod files;
 mod matrix;
 mod pages;
 mod postgres;

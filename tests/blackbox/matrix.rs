@@ -22,7 +22,7 @@ const GROUP: &str = "dm:banned:mem:owner";
 const ROOMS: [&str; 4] = [PUBLIC, PRIVATE, DM, GROUP];
 
 /// The paths, in the order of a row.
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "join",
     "history",
     "send",
@@ -35,6 +35,7 @@ const PATHS: [&str; 12] = [
     "page",
     "search room",
     "search all",
+    "file",
 ];
 
 /// Hello refused: the identity has no WebSocket at all.
@@ -44,55 +45,56 @@ const U: &str = "hello:unauthorized";
 /// WebSocket cells are `ok` or an error code (or [`U`]); HTTP cells a
 /// status; the two listings `listed` / `unlisted` (or a status, or [`U`]);
 /// `search room` the status of a search in that room alone, `search all`
-/// whether a search everywhere `found` its message or it stayed `absent`.
-type Row = (&'static str, &'static str, [&'static str; 12]);
+/// whether a search everywhere `found` its message or it stayed `absent`;
+/// `file` the status of `GET /files/{id}/{name}` for a file posted there.
+type Row = (&'static str, &'static str, [&'static str; 13]);
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
-    // identity     room     join         history      send          typing        resume       GET    POST   /api/rooms  rooms frame page search  all
-    ("visitor",  PUBLIC,  [U,           U,           U,            U,            U,           "200", "401", "listed",   U,          "200", "200",   "found"]),
-    ("visitor",  PRIVATE, [U,           U,           U,            U,            U,           "404", "401", "unlisted", U,          "404", "404",   "absent"]),
-    ("visitor",  DM,      [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent"]),
-    ("visitor",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent"]),
-    ("guest",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "401", "listed",   "listed",   "200", "200",   "found"]),
-    ("guest",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "401", "unlisted", "unlisted", "404", "404",   "absent"]),
-    ("guest",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent"]),
-    ("guest",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent"]),
-    ("outsider", PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("outsider", PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
-    ("outsider", DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
-    ("outsider", GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
-    ("mem",      PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("mem",      PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("mem",      DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("mem",      GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("owner",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("owner",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("owner",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("owner",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("admin",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("admin",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
-    ("admin",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
-    ("admin",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
+    // identity     room     join         history      send          typing        resume       GET    POST   /api/rooms  rooms frame page search  all      file
+    ("visitor",  PUBLIC,  [U,           U,           U,            U,            U,           "200", "401", "listed",   U,          "200", "200",   "found",  "200"]),
+    ("visitor",  PRIVATE, [U,           U,           U,            U,            U,           "404", "401", "unlisted", U,          "404", "404",   "absent", "404"]),
+    ("visitor",  DM,      [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent", "404"]),
+    ("visitor",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "unlisted", U,          "403", "401",   "absent", "404"]),
+    ("guest",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "401", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("guest",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "401", "unlisted", "unlisted", "404", "404",   "absent", "404"]),
+    ("guest",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent", "404"]),
+    ("guest",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "401", "401", "unlisted", "unlisted", "403", "401",   "absent", "404"]),
+    ("outsider", PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("outsider", PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent", "404"]),
+    ("outsider", DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
+    ("outsider", GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
+    ("mem",      PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("mem",      PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("mem",      DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("mem",      GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("owner",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("owner",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("owner",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("owner",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("admin",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("admin",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent", "404"]),
+    ("admin",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
+    ("admin",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
     // A banned account's cookie no longer signs in (the page is a visitor's)
     // and its token is refused.
-    ("banned",   PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401"]),
-    ("banned",   PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401"]),
-    ("banned",   DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
-    ("banned",   GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
+    ("banned",   PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401",   "401"]),
+    ("banned",   PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401",   "401"]),
+    ("banned",   DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401",   "401"]),
+    ("banned",   GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401",   "401"]),
     // Tokens carry no cookie: their page is a visitor's.
-    ("robot",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("robot",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent"]),
-    ("robot",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
-    ("robot",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent"]),
-    ("token",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found"]),
-    ("token",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "404", "200",   "found"]),
-    ("token",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found"]),
-    ("token",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found"]),
-    ("revoked",  PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401"]),
-    ("revoked",  PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401"]),
-    ("revoked",  DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
-    ("revoked",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401"]),
+    ("robot",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("robot",    PRIVATE, ["not_found", "not_found", "not_joined", "not_joined", "not_found", "404", "404", "unlisted", "unlisted", "404", "404",   "absent", "404"]),
+    ("robot",    DM,      ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
+    ("robot",    GROUP,   ["forbidden", "forbidden", "not_joined", "not_joined", "forbidden", "403", "403", "unlisted", "unlisted", "403", "403",   "absent", "404"]),
+    ("token",    PUBLIC,  ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "200", "200",   "found",  "200"]),
+    ("token",    PRIVATE, ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "404", "200",   "found",  "200"]),
+    ("token",    DM,      ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found",  "200"]),
+    ("token",    GROUP,   ["ok",        "ok",        "ok",         "ok",         "ok",        "200", "201", "listed",   "listed",   "403", "200",   "found",  "200"]),
+    ("revoked",  PUBLIC,  [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "200", "401",   "401",   "401"]),
+    ("revoked",  PRIVATE, [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "404", "401",   "401",   "401"]),
+    ("revoked",  DM,      [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401",   "401"]),
+    ("revoked",  GROUP,   [U,           U,           U,            U,            U,           "401", "401", "401",      U,          "403", "401",   "401",   "401"]),
 ];
 
 /// How an identity reaches the server.
@@ -112,6 +114,8 @@ struct Identity {
 /// Everyone in the table, with the rooms set up as the table assumes.
 struct Cast {
     ids: Vec<(&'static str, Identity)>,
+    /// Room → the id of a file posted there (different bytes in each).
+    files: std::collections::HashMap<&'static str, String>,
 }
 
 async fn cast(s: &Server) -> Cast {
@@ -169,10 +173,31 @@ async fn cast(s: &Server) -> Cast {
     for room in [PUBLIC, DM, GROUP] {
         owner.join(room).await;
     }
+    let mut files = std::collections::HashMap::new();
     for room in ROOMS {
         let n = owner.nonce();
         let ack = owner.send_msg(room, "first", &n).await;
         assert_eq!(ack["type"], "ack", "{room}: {ack}");
+        let res = s
+            .http()
+            .post(s.url("/api/files?name=notes.txt"))
+            .bearer_auth(&token_of["owner"])
+            .body(format!("the notes of {room}"))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status().as_u16(), 201, "upload for {room}");
+        let file: Value = res.json().await.expect("file JSON");
+        let id = file["id"].as_str().expect("file id").to_string();
+        owner
+            .send_json(json!({"type":"send","room":room,"body":"","attachments":[id],"nonce":format!("file-{room}")}))
+            .await;
+        owner
+            .recv_where("ack of the file", |v| {
+                v["type"] == "ack" && v["room"] == room
+            })
+            .await;
+        files.insert(room, id);
     }
     drop(owner);
     cli(s, &["user", "ban", "banned"], None).expect_ok();
@@ -219,7 +244,7 @@ async fn cast(s: &Server) -> Cast {
     ids.push(("robot", by_token("robot-token", "robot")));
     ids.push(("token", by_token(&token_of["mem"], "mem")));
     ids.push(("revoked", by_token(&revoked, "outsider")));
-    Cast { ids }
+    Cast { ids, files }
 }
 
 /// A socket that said `hello` with a session cookie.
@@ -376,7 +401,7 @@ async fn first_where(
 }
 
 /// An HTTP request's answer, as the table writes it.
-async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str) -> String {
+async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str, file: &str) -> String {
     let http = s.http();
     let read = |r: reqwest::RequestBuilder| match (&who.cookie, &who.bearer) {
         (Some(c), _) if who.read_with_cookie => r.header("cookie", c),
@@ -465,6 +490,30 @@ async fn http_cell(s: &Server, who: &Identity, room: &str, path: &str) -> String
                 .any(|m| m["room"] == room && m["body"] == "first");
             if here { "found" } else { "absent" }.into()
         }
+        "file" => {
+            let res = read(http.get(s.url(&format!("/files/{file}/notes.txt"))))
+                .send()
+                .await
+                .expect("GET file");
+            let status = res.status().as_u16();
+            if status == 200 {
+                let text = res.text().await.unwrap_or_default();
+                assert_eq!(text, format!("the notes of {room}"));
+            } else {
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                let code = if status == 404 {
+                    "not_found"
+                } else {
+                    "unauthorized"
+                };
+                assert_eq!(body["error"]["code"], code, "{room}: {body}");
+                // The same answer as a file that does not exist.
+                if status == 404 {
+                    assert_eq!(body["error"]["message"], "no such file", "{body}");
+                }
+            }
+            status.to_string()
+        }
         _ => unreachable!("{path}"),
     }
 }
@@ -540,7 +589,7 @@ both_backends! {
                         ws_cell(&s, who, room, path, observer).await
                     }
                     "rooms frame" => rooms_frame_cell(&s, who, room).await,
-                    _ => http_cell(&s, who, room, path).await,
+                    _ => http_cell(&s, who, room, path, &cast.files[room]).await,
                 };
                 cells += 1;
                 if got != *want {
