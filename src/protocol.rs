@@ -176,6 +176,82 @@ pub struct Message {
     /// Deleted: the body is empty, and nothing is kept but id, author and ts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The files it carries, in the order the sender gave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<FileObject>,
+}
+
+/// An uploaded file, as `POST /api/files` answers and messages carry it
+/// (version 1.1, "Files"). Served at `/files/{id}/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileObject {
+    /// The SHA-256 of the stored bytes, in lower-case hex.
+    pub id: String,
+    /// The name the uploader gave it.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// The media type, found from the content, never the client's word.
+    #[serde(rename = "type")]
+    pub mime: String,
+    /// Pixels, for images (PNG, JPEG, GIF, WebP), which have a thumbnail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+impl FileObject {
+    /// Whether it is an image shown inline, with a thumbnail.
+    pub fn is_image(&self) -> bool {
+        self.width.is_some() && self.height.is_some()
+    }
+
+    /// Where it is served, its name percent-encoded.
+    pub fn url(&self) -> String {
+        format!("/files/{}/{}", self.id, encode_path_segment(&self.name))
+    }
+
+    /// Where its thumbnail is served (images only).
+    pub fn thumb_url(&self) -> String {
+        format!("/files/{}/thumb", self.id)
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so a
+/// name becomes one path segment.
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// Most characters of a file's name.
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+
+/// Checks a file's name: 1 to 255 characters, no control characters, no
+/// `/` or `\`, not `.` or `..`; returns it trimmed.
+pub fn clean_file_name(name: &str) -> Result<&str, Invalid> {
+    let t = name.trim();
+    let n = t.chars().count();
+    if n == 0
+        || n > MAX_FILE_NAME_CHARS
+        || t == "."
+        || t == ".."
+        || t.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+    {
+        return Err(Invalid::FileName);
+    }
+    Ok(t)
 }
 
 /// Who a session speaks as.
@@ -607,6 +683,13 @@ pub enum Invalid {
     /// U+0000: PostgreSQL text cannot hold it, so no backend takes it.
     #[error("text cannot contain the NUL character (U+0000)")]
     Nul,
+    #[error(
+        "a file name is 1 to 255 characters, without '/', '\\' or control characters, \
+         and not '.' or '..'"
+    )]
+    FileName,
+    #[error("a message carries at most 10 files")]
+    TooManyFiles,
 }
 
 /// Checks a user name: 1 to 32 letters, digits, `_`, `-` and `.`.
@@ -705,6 +788,18 @@ pub fn clean_topic(topic: &str) -> Result<&str, Invalid> {
         return Err(Invalid::Topic);
     }
     Ok(t)
+}
+
+/// Checks a body that comes with files: it may then be empty (a file
+/// needs no caption).
+pub fn clean_caption(body: &str, files: usize) -> Result<&str, Invalid> {
+    if files > MAX_ATTACHMENTS {
+        return Err(Invalid::TooManyFiles);
+    }
+    match clean_body(body) {
+        Err(Invalid::EmptyBody) if files > 0 => Ok(""),
+        other => other,
+    }
 }
 
 /// Trims a body and checks its length; returns the text to store.
