@@ -85,7 +85,7 @@ pub fn Composer() -> impl IntoView {
     let submit = move || {
         let raw = text.get_untracked();
         let Ok(body) = clean_body(&raw) else { return };
-        chat.send_message(body, new_nonce());
+        chat.send_message(body, Vec::new(), new_nonce());
         // The message ended the others' typing notice: the next key starts a new one.
         last_typing.set_value(0.0);
         text.set(String::new());
