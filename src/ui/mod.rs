@@ -8,6 +8,7 @@ pub mod chat;
 pub mod chat_state;
 pub mod composer;
 pub mod conversation;
+pub mod file_info;
 pub mod highlight;
 pub mod i18n;
 pub mod layout;
