@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod uploads;
 
 /// Milliseconds since the epoch in the browser; 0 on the server.
 pub fn now_ms() -> f64 {
