@@ -3,6 +3,7 @@
 pub mod account_pages;
 pub mod admin_page;
 pub mod alerts;
+pub mod attachments;
 pub mod avatar;
 pub mod chat;
 pub mod chat_state;
