@@ -30,9 +30,7 @@ pub fn ChatPage() -> impl IntoView {
     let layout = expect_context::<Layout>();
     let search = expect_context::<Search>();
     provide_context(Dialogs::new());
-    // The composer's files; dropped on the conversation, they join them.
-    let uploads = Uploads::new(layout.lang);
-    provide_context(uploads);
+    let uploads = expect_context::<Uploads>();
     let params = use_params_map();
     let room = Memo::new(move |_| {
         params

@@ -25,11 +25,6 @@ pub fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
     let uploads = expect_context::<Uploads>();
-    // Files may be dropped on the conversation while this box is there.
-    uploads.open.set(true);
-    on_cleanup(move || {
-        uploads.open.try_set(false);
-    });
     let picker = NodeRef::<html::Input>::new();
     let text = RwSignal::new(String::new());
     let area = NodeRef::<html::Textarea>::new();

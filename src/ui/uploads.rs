@@ -186,8 +186,6 @@ pub struct Uploads {
     pub queue: RwSignal<Queue>,
     /// Files are being dragged over the conversation.
     pub dragging: RwSignal<bool>,
-    /// A composer is on the page to take files.
-    pub open: RwSignal<bool>,
     /// Enter was pressed while files were still uploading.
     pub waiting: RwSignal<bool>,
     /// The page's language, for the refusals (read in the browser only).
@@ -196,15 +194,13 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    /// An empty queue; refusals are worded in `lang`. Uploads under way
-    /// stop when the page goes.
+    /// An empty queue; refusals are worded in `lang`. One for the page's
+    /// whole life, as the message box's text is: going to another room,
+    /// or to the account page and back, keeps the files and their uploads.
     pub fn new(lang: RwSignal<Lang>) -> Self {
-        #[cfg(feature = "hydrate")]
-        on_cleanup(xhr::cancel_all);
         Uploads {
             queue: RwSignal::new(Queue::default()),
             dragging: RwSignal::new(false),
-            open: RwSignal::new(false),
             waiting: RwSignal::new(false),
             lang,
         }
@@ -265,7 +261,8 @@ impl Uploads {
         let _ = ev;
     }
 
-    /// Files dragged into the conversation: the drop overlay shows.
+    /// Files dragged into the conversation: the drop overlay shows, if
+    /// the message box is there to take them.
     pub fn drag_enter(self, ev: &leptos::ev::DragEvent) {
         #[cfg(feature = "hydrate")]
         {
@@ -273,7 +270,7 @@ impl Uploads {
                 dt.types()
                     .includes(&wasm_bindgen::JsValue::from_str("Files"), 0)
             });
-            if files && self.open.get_untracked() {
+            if files && document().get_element_by_id("message").is_some() {
                 ev.prevent_default();
                 self.dragging.set(true);
             }
@@ -406,14 +403,6 @@ mod xhr {
         // Taken first: `abort` runs the request's handlers at once, and the
         // progress handler stays alive (here) until it returns.
         if let Some((_, req, _progress)) = take(key) {
-            let _ = req.abort();
-        }
-    }
-
-    /// Stops every upload (the page goes).
-    pub fn cancel_all() {
-        let all = LIVE.with(|l| std::mem::take(&mut *l.borrow_mut()));
-        for (_, req, _progress) in all {
             let _ = req.abort();
         }
     }
