@@ -142,7 +142,7 @@ mod tests {
             name: "a.png".into(),
             ..Default::default()
         };
-        assert_eq!(body_or_files("hi", &[f.clone()]), "hi");
+        assert_eq!(body_or_files("hi", std::slice::from_ref(&f)), "hi");
         assert_eq!(body_or_files("", &[f.clone(), f]), "📎 a.png, a.png");
         assert_eq!(body_or_files("", &[]), "");
     }
