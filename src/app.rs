@@ -68,6 +68,8 @@ pub fn App() -> impl IntoView {
     provide_context(alerts);
     // The search keeps its results across rooms (and from `/` to `/r/…`).
     provide_context(crate::ui::search::Search::new());
+    // So do the message box's files on their way.
+    provide_context(crate::ui::uploads::Uploads::new(layout.lang));
     #[cfg(feature = "hydrate")]
     browser::run(chat, layout, sender, alerts);
     let not_found = move || view! { <p class="not-found">{move || layout.t(K::NotFoundPage)}</p> };

@@ -186,7 +186,8 @@ where
                 K::NotificationTitle,
                 &[("author", &m.author), ("room", &room)],
             );
-            let mut body: String = plain_text(&m.body).chars().take(BODY_CHARS).collect();
+            let text = super::file_info::body_or_files(&m.body, &m.attachments);
+            let mut body: String = plain_text(&text).chars().take(BODY_CHARS).collect();
             if body.chars().count() == BODY_CHARS {
                 body.push('…');
             }

@@ -17,6 +17,7 @@ use super::search::{JumpToMessage, Search, SearchBox, SearchPanel};
 use super::sidebar::Sidebar;
 use super::snapshot;
 use super::state::Chat;
+use super::uploads::{DropOverlay, Uploads};
 use crate::protocol::Ended;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -29,6 +30,7 @@ pub fn ChatPage() -> impl IntoView {
     let layout = expect_context::<Layout>();
     let search = expect_context::<Search>();
     provide_context(Dialogs::new());
+    let uploads = expect_context::<Uploads>();
     let params = use_params_map();
     let room = Memo::new(move |_| {
         params
@@ -150,7 +152,7 @@ pub fn ChatPage() -> impl IntoView {
                         </span>
                     </button>
                 </header>
-                <div class="conversation">
+                <div class="conversation" on:dragenter=move |ev| uploads.drag_enter(&ev)>
                     <NotifyOffer/>
                     <MessageList/>
                     <Notice/>
@@ -158,6 +160,7 @@ pub fn ChatPage() -> impl IntoView {
                     <TypingLine/>
                     <Footer/>
                     <JumpToMessage/>
+                    <DropOverlay/>
                 </div>
             </main>
             <People/>

@@ -12,8 +12,8 @@
 
 use super::rooms::{DEFAULT_ROOM, dm_peer, is_dm, is_private, is_public};
 use crate::protocol::{
-    ClientFrame, Ended, ErrorCode, HISTORY_PAGE, Kind, MemberState, Message, NotifyLevel,
-    PresenceState, Resume, RoomEntry, ServerFrame, parse_room,
+    ClientFrame, Ended, ErrorCode, FileObject, HISTORY_PAGE, Kind, MemberState, Message,
+    NotifyLevel, PresenceState, Resume, RoomEntry, ServerFrame, parse_room,
 };
 use crate::protocol::{SnapProblem, Snapshot};
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +34,23 @@ pub struct Outgoing {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<i64>,
+    /// The uploaded files it carries, whole: the pending line shows them,
+    /// and a page opened later sends their ids again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<FileObject>,
+}
+
+impl Outgoing {
+    /// The `send` frame for it, to a room.
+    fn frame(self, room: &str) -> ClientFrame {
+        ClientFrame::Send {
+            room: room.to_string(),
+            body: self.body,
+            nonce: Some(self.nonce),
+            reply_to: self.reply_to,
+            attachments: self.attachments.into_iter().map(|f| f.id).collect(),
+        }
+    }
 }
 
 /// Where a line of the conversation stands.
@@ -66,6 +83,8 @@ pub struct Line {
     pub edited: Option<String>,
     /// Deleted: the body is empty.
     pub deleted: bool,
+    /// The files it carries (the sender's own, while pending).
+    pub attachments: Vec<FileObject>,
 }
 
 impl Line {
@@ -82,6 +101,7 @@ impl Line {
             reactions: m.reactions,
             edited: m.edited,
             deleted: m.deleted,
+            attachments: m.attachments,
         }
     }
 
@@ -89,10 +109,17 @@ impl Line {
     /// deletion), keeping where the line came from (its nonce).
     fn update(&mut self, m: Message) {
         let nonce = self.nonce.take();
+        // No frame takes files off a message but its deletion: an edit
+        // that came without them keeps those shown.
+        let keep = m.attachments.is_empty() && !m.deleted;
+        let files = std::mem::take(&mut self.attachments);
         *self = Line {
             nonce: nonce.or(m.nonce.clone()),
             ..Line::stored(m)
         };
+        if keep {
+            self.attachments = files;
+        }
     }
 
     /// A key that stays the same from pending to stored.
@@ -258,12 +285,19 @@ impl RoomState {
         first_unread(self.last_read, &self.lines, me)
     }
 
-    /// Lines sent but not acknowledged: (nonce, body, reply_to), oldest first.
-    pub fn unacknowledged(&self) -> Vec<(String, String, Option<i64>)> {
+    /// Lines sent but not acknowledged, oldest first.
+    pub fn unacknowledged(&self) -> Vec<Outgoing> {
         self.lines
             .iter()
             .filter(|l| l.delivery == Delivery::Pending)
-            .filter_map(|l| l.nonce.clone().map(|n| (n, l.body.clone(), l.reply_to)))
+            .filter_map(|l| {
+                Some(Outgoing {
+                    nonce: l.nonce.clone()?,
+                    body: l.body.clone(),
+                    reply_to: l.reply_to,
+                    attachments: l.attachments.clone(),
+                })
+            })
             .collect()
     }
 
@@ -635,8 +669,14 @@ impl ChatState {
         }
     }
 
-    /// Sends a message to the room in view; the line shows at once, pending.
-    pub fn send_message(&mut self, body: &str, nonce: String) -> Vec<ClientFrame> {
+    /// Sends a message, with uploaded files, to the room in view; the line
+    /// shows at once, pending.
+    pub fn send_message(
+        &mut self,
+        body: &str,
+        files: Vec<FileObject>,
+        nonce: String,
+    ) -> Vec<ClientFrame> {
         let Some(me) = self.name.clone() else {
             return Vec::new();
         };
@@ -655,36 +695,26 @@ impl ChatState {
             reactions: BTreeMap::new(),
             edited: None,
             deleted: false,
+            attachments: files.clone(),
         });
         // Not joined yet: it goes after `joined`, with the rest of the outbox.
         if room.access != Access::Joined {
             return Vec::new();
         }
-        vec![ClientFrame::Send {
-            room: name,
+        let o = Outgoing {
+            nonce,
             body: body.to_string(),
-            nonce: Some(nonce),
             reply_to,
-            attachments: Vec::new(),
-        }]
+            attachments: files,
+        };
+        vec![o.frame(&name)]
     }
 
     /// What waits to be sent, per room: the pending lines, oldest first.
     pub fn outbox(&self) -> BTreeMap<String, Vec<Outgoing>> {
         self.rooms
             .iter()
-            .map(|(name, r)| {
-                let waiting = r
-                    .unacknowledged()
-                    .into_iter()
-                    .map(|(nonce, body, reply_to)| Outgoing {
-                        nonce,
-                        body,
-                        reply_to,
-                    })
-                    .collect::<Vec<_>>();
-                (name.clone(), waiting)
-            })
+            .map(|(name, r)| (name.clone(), r.unacknowledged()))
             .filter(|(_, waiting)| !waiting.is_empty())
             .collect()
     }
@@ -721,6 +751,7 @@ impl ChatState {
                     reactions: BTreeMap::new(),
                     edited: None,
                     deleted: false,
+                    attachments: o.attachments,
                 });
             }
             // To be joined, so sent.
@@ -743,18 +774,16 @@ impl ChatState {
             return Vec::new();
         };
         line.delivery = Delivery::Pending;
-        let body = line.body.clone();
-        let reply_to = line.reply_to;
+        let o = Outgoing {
+            nonce: nonce.to_string(),
+            body: line.body.clone(),
+            reply_to: line.reply_to,
+            attachments: line.attachments.clone(),
+        };
         if room.access != Access::Joined {
             return Vec::new();
         }
-        vec![ClientFrame::Send {
-            room: room_name.to_string(),
-            body,
-            nonce: Some(nonce.to_string()),
-            reply_to,
-            attachments: Vec::new(),
-        }]
+        vec![o.frame(room_name)]
     }
 
     /// A typing notice for the room in view, if it is joined.
@@ -1319,13 +1348,7 @@ impl ChatState {
         let resend: Vec<ClientFrame> = room
             .unacknowledged()
             .into_iter()
-            .map(|(nonce, body, reply_to)| ClientFrame::Send {
-                room: name.to_string(),
-                body,
-                nonce: Some(nonce),
-                reply_to,
-                attachments: Vec::new(),
-            })
+            .map(|o| o.frame(name))
             .collect();
         let in_view_public = is_public(name) && self.current == name;
         if in_view_public || is_private(name) || dm_peer(name, self.name.as_deref()).is_some() {
@@ -1540,6 +1563,15 @@ mod tests {
             room: room.into(),
             body: body.into(),
             nonce: Some(nonce.into()),
+            reply_to: None,
+            attachments: Vec::new(),
+        }
+    }
+
+    fn outgoing(nonce: &str, body: &str) -> Outgoing {
+        Outgoing {
+            nonce: nonce.into(),
+            body: body.into(),
             reply_to: None,
             attachments: Vec::new(),
         }
@@ -1855,14 +1887,15 @@ mod tests {
         let mut s = connected("alice");
         s.on_disconnect();
         // Offline: the line waits, nothing goes out.
-        assert!(s.send_message("hi", "n1".into()).is_empty());
+        assert!(s.send_message("hi", Vec::new(), "n1".into()).is_empty());
         let kept = s.outbox();
         assert_eq!(
             kept.get("general"),
             Some(&vec![Outgoing {
                 nonce: "n1".into(),
                 body: "hi".into(),
-                reply_to: None
+                reply_to: None,
+                attachments: Vec::new(),
             }])
         );
         // A new page: the line shows again, once, and goes after `joined`.
@@ -2005,19 +2038,16 @@ mod tests {
     fn sends_wait_for_joined_and_acks_confirm() {
         let mut s = connected("alice");
         // Not joined yet: nothing goes, the line shows pending.
-        assert!(s.send_message("hello", "c-1".into()).is_empty());
+        assert!(s.send_message("hello", Vec::new(), "c-1".into()).is_empty());
         let r = s.room("general").unwrap();
-        assert_eq!(
-            r.unacknowledged(),
-            vec![("c-1".into(), "hello".into(), None)]
-        );
+        assert_eq!(r.unacknowledged(), vec![outgoing("c-1", "hello")]);
         assert_eq!(r.lines[0].delivery, Delivery::Pending);
         // `joined` sends the outbox, same nonce.
         let out = joined(&mut s, "general", vec![], false);
         assert_eq!(out, vec![send("general", "hello", "c-1")]);
         // Joined: a send goes at once.
         assert_eq!(
-            s.send_message("again", "c-2".into()),
+            s.send_message("again", Vec::new(), "c-2".into()),
             vec![send("general", "again", "c-2")]
         );
         let out = s.apply(
@@ -2031,10 +2061,7 @@ mod tests {
         );
         assert_eq!(out, Reaction::default());
         let r = s.room("general").unwrap();
-        assert_eq!(
-            r.unacknowledged(),
-            vec![("c-2".into(), "again".into(), None)]
-        );
+        assert_eq!(r.unacknowledged(), vec![outgoing("c-2", "again")]);
         assert_eq!(r.lines[0].delivery, Delivery::Stored);
         assert_eq!(r.lines[0].ts.as_deref(), Some(TS));
         assert_eq!(ids(&s, "general"), vec![7]);
@@ -2060,18 +2087,18 @@ mod tests {
         assert_eq!(ids(&s, "general"), vec![7, 8]);
         // No name, nothing to send as.
         s.set_name(None, false);
-        assert!(s.send_message("x", "c-3".into()).is_empty());
+        assert!(s.send_message("x", Vec::new(), "c-3".into()).is_empty());
     }
 
     #[test]
     fn pending_lines_go_again_after_a_reconnect() {
         let mut s = connected("alice");
         joined(&mut s, "general", vec![msg("general", 1, "bob")], false);
-        s.send_message("one", "c-1".into());
-        s.send_message("two", "c-2".into());
+        s.send_message("one", Vec::new(), "c-1".into());
+        s.send_message("two", Vec::new(), "c-2".into());
         s.on_disconnect();
         // Sends while down wait for the next `joined`.
-        assert!(s.send_message("three", "c-3".into()).is_empty());
+        assert!(s.send_message("three", Vec::new(), "c-3".into()).is_empty());
         let ClientFrame::Hello { resume, .. } = s.hello() else {
             panic!("not a hello")
         };
@@ -2322,7 +2349,7 @@ mod tests {
         s.sync_joins();
         joined(&mut s, "general", vec![], false);
         joined(&mut s, "random", vec![], false);
-        s.send_message("hi", "c-1".into());
+        s.send_message("hi", Vec::new(), "c-1".into());
         s.apply(
             error(ErrorCode::RateLimited, Some("c-1"), Some("general")),
             0.0,
@@ -2352,7 +2379,7 @@ mod tests {
     #[test]
     fn retry_before_joined_waits_for_the_outbox() {
         let mut s = connected("alice");
-        s.send_message("hi", "c-1".into());
+        s.send_message("hi", Vec::new(), "c-1".into());
         s.apply(
             error(ErrorCode::Unavailable, Some("c-1"), Some("general")),
             0.0,
@@ -2850,6 +2877,100 @@ mod tests {
         assert!(!s.manages("~y"));
         s.admin = true;
         assert!(s.manages("~y"));
+    }
+
+    fn file(id: &str) -> FileObject {
+        FileObject {
+            id: id.into(),
+            name: format!("{id}.png"),
+            size: 10,
+            mime: "image/png".into(),
+            width: Some(4),
+            height: Some(3),
+        }
+    }
+
+    #[test]
+    fn files_go_with_their_message_through_the_outbox() {
+        let mut s = connected("alice");
+        // Sent before `joined`: the pending line shows the files at once.
+        assert!(
+            s.send_message("", vec![file("a"), file("b")], "c-1".into())
+                .is_empty()
+        );
+        let r = s.room("general").unwrap();
+        assert_eq!(r.lines[0].attachments, vec![file("a"), file("b")]);
+        let sent = |ids: &[&str]| ClientFrame::Send {
+            room: "general".into(),
+            body: String::new(),
+            nonce: Some("c-1".into()),
+            reply_to: None,
+            attachments: ids.iter().map(|i| i.to_string()).collect(),
+        };
+        // Kept whole across pages; sent again with the same ids.
+        let mut page = ChatState::default();
+        page.set_name(Some("alice".into()), false);
+        page.restore_outbox(s.outbox());
+        assert_eq!(
+            page.room("general").unwrap().lines[0].attachments,
+            vec![file("a"), file("b")]
+        );
+        page.connecting();
+        page.apply(welcome("alice", &["general"]), 0.0);
+        assert_eq!(
+            joined(&mut page, "general", vec![], false),
+            vec![sent(&["a", "b"])]
+        );
+        // Refused, retried: the same files.
+        page.apply(
+            error(ErrorCode::RateLimited, Some("c-1"), Some("general")),
+            0.0,
+        );
+        assert_eq!(page.retry("general", "c-1"), vec![sent(&["a", "b"])]);
+        // The ack keeps them on the line.
+        page.apply(
+            ServerFrame::Ack {
+                nonce: Some("c-1".into()),
+                room: "general".into(),
+                id: 3,
+                ts: TS.into(),
+            },
+            0.0,
+        );
+        assert_eq!(page.room("general").unwrap().lines[0].attachments.len(), 2);
+    }
+
+    #[test]
+    fn an_edit_keeps_the_files_and_a_deletion_drops_them() {
+        let mut s = connected("alice");
+        let mut m = msg("general", 1, "alice");
+        m.attachments = vec![file("a")];
+        joined(&mut s, "general", vec![m.clone()], false);
+        // An edit as it now stands, even one that left the files out.
+        m.attachments.clear();
+        m.body = "new caption".into();
+        m.edited = Some(TS.into());
+        s.apply(
+            ServerFrame::Changed {
+                room: "general".into(),
+                rev: 2,
+                message: m.clone(),
+            },
+            0.0,
+        );
+        let l = &s.room("general").unwrap().lines[0];
+        assert_eq!((l.body.as_str(), l.attachments.len()), ("new caption", 1));
+        m.deleted = true;
+        m.body.clear();
+        s.apply(
+            ServerFrame::Changed {
+                room: "general".into(),
+                rev: 3,
+                message: m,
+            },
+            0.0,
+        );
+        assert!(s.room("general").unwrap().lines[0].attachments.is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The message box: Enter sends, Shift+Enter adds a line, Escape clears,
 //! Up in an empty box edits one's last message, `@` lists people to
-//! mention (Up/Down, Enter or Tab, Escape).
+//! mention (Up/Down, Enter or Tab, Escape); files come with the attach
+//! button or a paste (see `uploads`), and go with the message as its
+//! caption's attachments.
 
 use super::chat_state::Access;
 use super::conversation::ReplyPreview;
@@ -9,7 +11,8 @@ use super::layout::Layout;
 use super::mentions::{byte_offset, insert_mention, mention_query, utf16_offset};
 use super::rooms::room_label;
 use super::state::Chat;
-use crate::protocol::{MAX_BODY_CHARS, clean_body};
+use super::uploads::{Queue, UploadChips, Uploads};
+use crate::protocol::{MAX_BODY_CHARS, clean_caption};
 use leptos::html;
 use leptos::prelude::*;
 
@@ -21,6 +24,8 @@ const TYPING_EVERY: f64 = 3000.0;
 pub fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let layout = expect_context::<Layout>();
+    let uploads = expect_context::<Uploads>();
+    let picker = NodeRef::<html::Input>::new();
     let text = RwSignal::new(String::new());
     let area = NodeRef::<html::Textarea>::new();
     let last_typing = StoredValue::new(0.0f64);
@@ -83,9 +88,18 @@ pub fn Composer() -> impl IntoView {
     };
 
     let submit = move || {
+        // Files still uploading: the message waits, and the page says so.
+        if uploads.queue.with_untracked(Queue::busy) {
+            uploads.waiting.set(true);
+            return;
+        }
         let raw = text.get_untracked();
-        let Ok(body) = clean_body(&raw) else { return };
-        chat.send_message(body, new_nonce());
+        let files = uploads.queue.with_untracked(Queue::ready);
+        let Ok(body) = clean_caption(&raw, files.len()) else {
+            return;
+        };
+        chat.send_message(body, files, new_nonce());
+        uploads.clear();
         // The message ended the others' typing notice: the next key starts a new one.
         last_typing.set_value(0.0);
         text.set(String::new());
@@ -156,6 +170,10 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let too_long = move || text.with(|t| t.trim().chars().count() > MAX_BODY_CHARS);
+    let can_send = move || {
+        let has_text = text.with(|t| !t.trim().is_empty());
+        !too_long() && uploads.queue.with(|q| q.can_send(has_text))
+    };
     let placeholder = move || {
         let label = room_label(&chat.current.get(), chat.name.get().as_deref());
         layout
@@ -167,6 +185,7 @@ pub fn Composer() -> impl IntoView {
     let active_id = move || list_open().then(|| format!("mention-{}", selected.get()));
     view! {
         <ReplyPreview/>
+        <UploadChips/>
         <div class="composer-wrap">
         <Show when=list_open>
             <ul id="mention-list" class="mention-list" role="listbox" aria-label=layout.tr(K::PeopleToMention)>
@@ -208,6 +227,36 @@ pub fn Composer() -> impl IntoView {
                 submit();
             }
         >
+            <Show when=move || chat.signed_in.get()>
+                <input
+                    type="file"
+                    multiple
+                    class="visually-hidden"
+                    tabindex="-1"
+                    aria-hidden="true"
+                    node_ref=picker
+                    on:change=move |_| {
+                        if let Some(input) = picker.get_untracked() {
+                            uploads.picked(&input);
+                        }
+                    }
+                />
+                <button
+                    type="button"
+                    class="icon-btn attach"
+                    aria-label=layout.tr(K::AttachFiles)
+                    title=layout.tr(K::AttachFiles)
+                    on:click=move |_| {
+                        if let Some(input) = picker.get_untracked() {
+                            input.click();
+                        }
+                    }
+                >
+                    <svg class="icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+                        <path d="M20.5 11.5 12 20a5.3 5.3 0 0 1-7.5-7.5l8.6-8.6a3.5 3.5 0 0 1 5 5l-8.6 8.6a1.8 1.8 0 0 1-2.5-2.5l7.9-7.9" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/>
+                    </svg>
+                </button>
+            </Show>
             <label for="message" class="visually-hidden">
                 {layout.tr(K::MessageLabel)}
             </label>
@@ -220,6 +269,7 @@ pub fn Composer() -> impl IntoView {
                 prop:value=move || text.get()
                 on:input=on_input
                 on:keydown=on_keydown
+                on:paste=move |ev| uploads.paste(&ev)
                 on:blur=move |_| close_list()
                 on:click=move |_| look_for_mention()
                 aria-autocomplete="list"
@@ -230,7 +280,7 @@ pub fn Composer() -> impl IntoView {
             <button
                 type="submit"
                 class="send"
-                disabled=move || text.with(|t| t.trim().is_empty()) || too_long()
+                disabled=move || !can_send()
             >
                 <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
                     <path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z" fill="currentColor"/>

@@ -7,6 +7,7 @@
 //! chat state: [`ConvUi`], given by the message list.
 
 use super::chat_state::Line;
+use super::file_info::body_or_files;
 use super::i18n::K;
 use super::layout::Layout;
 use super::state::{Chat, Room};
@@ -116,7 +117,7 @@ pub fn ReplyQuote(room: Room, id: i64) -> impl IntoView {
                     <span class="quote-author" style=format!("--hue:{}", super::avatar::hue(&l.author))>
                         {l.author.clone()}
                     </span>
-                    <span class="quote-text">{snippet(&l.body)}</span>
+                    <span class="quote-text">{snippet(&body_or_files(&l.body, &l.attachments))}</span>
                 }
                 .into_any(),
                 None => view! {
@@ -446,7 +447,7 @@ pub fn ReplyPreview() -> impl IntoView {
                 <div class="reply-preview" data-testid="reply-preview">
                     <div class="reply-preview-body">
                         <span class="reply-preview-who">{who}</span>
-                        <span class="quote-text">{snippet(&l.body)}</span>
+                        <span class="quote-text">{snippet(&body_or_files(&l.body, &l.attachments))}</span>
                     </div>
                     <button
                         class="icon-btn reply-cancel"

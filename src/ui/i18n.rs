@@ -277,8 +277,8 @@ table! {
     Copied => "Copied", "Copié";
     MessageLabel => "Message", "Message";
     MessagePlaceholder => "Message {room}", "Écrire dans {room}";
-    ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears, Up edits your last message, @ mentions someone.",
-        "Entrée envoie, Maj+Entrée ajoute une ligne, Échap efface, Haut modifie votre dernier message, @ mentionne quelqu’un.";
+    ComposerHint => "Enter sends, Shift+Enter adds a line, Escape clears, Up edits your last message, @ mentions someone; paste or drop files to attach them.",
+        "Entrée envoie, Maj+Entrée ajoute une ligne, Échap efface, Haut modifie votre dernier message, @ mentionne quelqu’un\u{a0}; collez ou déposez des fichiers pour les joindre.";
     Send => "Send", "Envoyer";
     SignIn => "Sign in", "Se connecter";
     Account => "Account", "Compte";
@@ -484,6 +484,33 @@ table! {
     AdminLink => "Administration", "Administration";
     BackToChat => "Back to the chat", "Retour à la discussion";
     // ---- end of team accounts ----
+    // ---- Files and images (issue 17) ----
+    AttachFiles => "Attach files", "Joindre des fichiers";
+    DropFiles => "Drop files to share", "Déposez des fichiers pour les partager";
+    FilesToSend => "Files to send", "Fichiers à envoyer";
+    RemoveFile => "Remove {name}", "Retirer {name}";
+    CancelUpload => "Cancel the upload of {name}", "Annuler l’envoi de {name}";
+    UploadingName => "Uploading {name}", "Envoi de {name}";
+    UploadsPending => "Your message can go once its files are uploaded: wait a moment, then send.",
+        "Le message pourra partir une fois ses fichiers envoyés\u{a0}: patientez un instant, puis envoyez.";
+    UploadFailed => "The upload failed; check the connection and try again.",
+        "L’envoi a échoué\u{a0}; vérifiez la connexion et réessayez.";
+    FileTooLarge => "This file is too large for this server.", "Ce fichier est trop gros pour ce serveur.";
+    UploadForbidden => "Only accounts can share files: sign in to share one.",
+        "Seuls les comptes peuvent partager des fichiers\u{a0}: connectez-vous pour en partager.";
+    TooManyFiles => "A message carries at most {n} files.", "Un message porte au plus {n}\u{a0}fichiers.";
+    Download => "Download", "Télécharger";
+    DownloadName => "Download {name}", "Télécharger {name}";
+    PreviousImage => "Previous image", "Image précédente";
+    NextImage => "Next image", "Image suivante";
+    ImageCount => "{i} of {n}", "{i} sur {n}";
+    SizeB => "{n}\u{a0}B", "{n}\u{a0}o";
+    SizeKb => "{n}\u{a0}KB", "{n}\u{a0}Ko";
+    SizeMb => "{n}\u{a0}MB", "{n}\u{a0}Mo";
+    SizeGb => "{n}\u{a0}GB", "{n}\u{a0}Go";
+    SizeTb => "{n}\u{a0}TB", "{n}\u{a0}To";
+    DecimalPoint => ".", ",";
+    // ---- end of files ----
 }
 
 /// The language of this request: the cookie, else `Accept-Language`, else English.

@@ -60,7 +60,10 @@ impl Layout {
     /// Tells screen readers of a message the person does not see.
     pub fn announce_message(&self, m: &Message, me: Option<&str>) {
         let lang = self.lang.get_untracked();
-        let body: String = m.body.chars().take(140).collect();
+        let body: String = super::file_info::body_or_files(&m.body, &m.attachments)
+            .chars()
+            .take(140)
+            .collect();
         self.announce.set(lang.f(
             K::NewMessageIn,
             &[

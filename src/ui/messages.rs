@@ -2,6 +2,7 @@
 //! pending and failed sends, scroll-back at the top, and staying at the
 //! bottom as messages arrive unless the reader scrolled up.
 
+use super::attachments::{Attachments, ImageViewer, Viewer};
 use super::avatar::{hue, initial};
 use super::chat_state::{Access, Delivery, Line, Status, mentions_me};
 use super::conversation::{
@@ -53,6 +54,7 @@ pub fn MessageList() -> impl IntoView {
     provide_context(ui);
     let new_line = NewLine(RwSignal::new(None));
     provide_context(new_line);
+    provide_context(Viewer::new());
     // The room shown from its first unread message (or its bottom) in the
     // visible tab; none while the tab is hidden, so that coming back shows
     // what came meanwhile the same way.
@@ -325,6 +327,7 @@ pub fn MessageList() -> impl IntoView {
                 {jump_label}
             </button>
         </Show>
+        <ImageViewer/>
     }
 }
 
@@ -463,6 +466,10 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
     let actions = view! { <MessageActions room line=line.clone()/> };
     let edit_body = line.body.clone();
     let deleted = line.deleted;
+    // Deleted messages show no files.
+    let files = (!deleted && !line.attachments.is_empty()).then(|| {
+        view! { <Attachments files=line.attachments.clone() line_key=line.key()/> }
+    });
     // A tap opens the actions on screens without hover; not a tap on a
     // button, link or field inside.
     let on_tap = move |ev: leptos::ev::MouseEvent| {
@@ -541,12 +548,14 @@ fn MessageRow(line: Line, cont: bool, day: Option<String>) -> impl IntoView {
                     } else {
                         view! {
                             <div class="body-wrap" class:hidden=editing>
-                                <MessageBody body=line.body.clone() me=chat.name/>
+                                // A file may come without a caption.
+                                {(!line.body.is_empty()).then(|| view! { <MessageBody body=line.body.clone() me=chat.name/> })}
                                 {edited}
                             </div>
                             <Show when=editing>
                                 <EditBox room body=edit_body.clone()/>
                             </Show>
+                            {files}
                         }
                         .into_any()
                     }}

@@ -3,11 +3,13 @@
 pub mod account_pages;
 pub mod admin_page;
 pub mod alerts;
+pub mod attachments;
 pub mod avatar;
 pub mod chat;
 pub mod chat_state;
 pub mod composer;
 pub mod conversation;
+pub mod file_info;
 pub mod highlight;
 pub mod i18n;
 pub mod layout;
@@ -27,6 +29,7 @@ pub mod snapshot;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod uploads;
 
 /// Milliseconds since the epoch in the browser; 0 on the server.
 pub fn now_ms() -> f64 {

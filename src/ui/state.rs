@@ -309,9 +309,10 @@ impl Chat {
         self.state.update(ChatState::on_disconnect);
     }
 
-    /// Sends a message to the room in view; the line shows at once, pending.
-    pub fn send_message(&self, body: &str, nonce: String) {
-        self.change(|s| s.send_message(body, nonce));
+    /// Sends a message, with uploaded files, to the room in view; the line
+    /// shows at once, pending.
+    pub fn send_message(&self, body: &str, files: Vec<crate::protocol::FileObject>, nonce: String) {
+        self.change(|s| s.send_message(body, files, nonce));
     }
 
     /// Shows again what an earlier page left unsent (see [`ChatState::restore_outbox`]).

@@ -596,7 +596,7 @@ mod tests {
         s.set_reply("general", Some(42));
         assert_eq!(s.room("general").unwrap().reply_to, None);
         s.set_reply("general", Some(1));
-        let out = s.send_message("answer", "n-1".into());
+        let out = s.send_message("answer", Vec::new(), "n-1".into());
         assert!(matches!(
             &out[..],
             [ClientFrame::Send { reply_to: Some(1), body, .. }] if body == "answer"
