@@ -15,7 +15,12 @@ cd "$(dirname "$0")/.."
 # (the private room and group conversation dialogs, the members panel with
 # add / remove / leave, the topic editor, the rooms / member / topic frames
 # in the reducer), over the 457,627 before; plus ~1.5% for what follows.
-BUDGET_BYTES=800000
+# Raised for files (2026-12-02): 810,975 bytes with the upload queue (XHR
+# with progress and cancel, paste, drop), thumbnails, file cards and the
+# image viewer, over 766,550 before (+44 KB); plus ~5% for what follows.
+# Splitting the admin and account pages off the chat page (lazy routes) is
+# the way to bring it back down.
+BUDGET_BYTES=850000
 
 wasm=target/site/pkg/causerie.wasm.br
 if [ ! -f "$wasm" ]; then
