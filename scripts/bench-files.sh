@@ -59,7 +59,7 @@ t0=$(date +%s.%N)
 for i in $(seq 20); do up "$run/f$i.bin" "f$i.bin" >"$run/c$i.out" & done
 wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
 t1=$(date +%s.%N)
-ok=$(grep -c '^201 ' "$run"/c*.out || true)
+ok=$(cat "$run"/c*.out | grep -c '^201 ' || true)
 stop
 echo "20 concurrent 25 MB uploads: $ok answered 201 in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", 500 / (b - a) }') MB/s); peak memory $((peak / 1024)) MiB"
 
@@ -75,7 +75,7 @@ if [ -f "$jpeg" ]; then
   for i in $(seq 20); do up "$run/p$i.jpg" "p$i.jpg" >"$run/j$i.out" & done
   wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
   t1=$(date +%s.%N)
-  ok=$(grep -c '^201 ' "$run"/j*.out || true)
+  ok=$(cat "$run"/j*.out | grep -c '^201 ' || true)
   stop
   echo "20 concurrent 12 MP JPEGs: $ok answered 201 in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s; peak memory $((peak / 1024)) MiB"
 else

@@ -238,6 +238,9 @@ pub fn valid_file_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Where files are uploaded: `POST /api/files?name=NAME`.
+pub const UPLOAD_PATH: &str = "/api/files";
+
 /// Most files one message carries.
 pub const MAX_ATTACHMENTS: usize = 10;
 

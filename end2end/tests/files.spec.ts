@@ -81,6 +81,11 @@ test('a pasted screenshot shows as a thumbnail and opens in the viewer', async (
   ]);
   await uploaded(alice, 2);
   await expect(alice.locator('.uploads')).toContainText('first.png');
+  // The chips preview the images from the page's own copy (a blob: URL the
+  // page's policy lets through).
+  await expect
+    .poll(() => alice.locator('.upload-thumb').first().evaluate((img: HTMLImageElement) => img.naturalWidth))
+    .toBe(640);
   // No caption needed: Enter sends the files alone.
   await alice.locator('#message').press('Enter');
   await expect(alice.locator('.uploads')).toHaveCount(0);
@@ -115,6 +120,14 @@ test('a pasted screenshot shows as a thumbnail and opens in the viewer', async (
   await expect(alice.getByRole('dialog', { name: 'second.png' })).toBeVisible();
   await expect(alice.getByRole('dialog')).toContainText('2 of 2');
   await alice.keyboard.press('ArrowLeft');
+  await expect(dialog).toBeVisible();
+  // The buttons step too, and say where the ends are.
+  await expect(dialog.getByRole('button', { name: 'Previous image' })).toBeDisabled();
+  await dialog.getByRole('button', { name: 'Next image' }).click();
+  const second = alice.getByRole('dialog', { name: 'second.png' });
+  await expect(second.getByRole('button', { name: 'Next image' })).toBeDisabled();
+  await expect(second.getByRole('button', { name: 'Next image' })).toHaveText('›');
+  await second.getByRole('button', { name: 'Previous image' }).click();
   await expect(dialog).toBeVisible();
 
   // Escape closes it; the focus is back on the thumbnail.

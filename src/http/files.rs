@@ -7,7 +7,9 @@ use super::api::{Failure, reader};
 use super::state::AppState;
 use crate::files::{UploadError, sniff};
 use crate::hub::{Actor, Identity};
-use crate::protocol::{ErrorCode, RoomKind, clean_file_name, parse_room, valid_file_id};
+use crate::protocol::{
+    ErrorCode, RoomKind, UPLOAD_PATH, clean_file_name, parse_room, valid_file_id,
+};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,9 +18,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tower_sessions::Session;
-
-/// Where uploads go; the listener gives its body longer to arrive.
-pub const UPLOAD_PATH: &str = "/api/files";
 
 /// What a served file may do in the browser: nothing. `sandbox` makes a
 /// file opened on its own a unique origin without scripts, so that a

@@ -303,7 +303,7 @@ async fn serve_one(
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         // An upload may take minutes on a slow line; other bodies are small.
-        let within = if req.uri().path() == crate::http::files::UPLOAD_PATH {
+        let within = if req.uri().path() == crate::protocol::UPLOAD_PATH {
             settings.upload_timeout
         } else {
             settings.body_timeout

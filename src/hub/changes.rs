@@ -63,7 +63,20 @@ impl Hub {
         let by = caller.actor.name.clone();
         let change = match alter {
             Alter::Edit(body) => {
-                let body = protocol::clean_body(&body)?.to_string();
+                let body = match protocol::clean_body(&body) {
+                    Ok(b) => b.to_string(),
+                    // A message with files may lose its caption.
+                    Err(protocol::Invalid::EmptyBody)
+                        if self
+                            .store
+                            .message(room, id)
+                            .await?
+                            .is_some_and(|m| !m.attachments.is_empty()) =>
+                    {
+                        String::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 Change::Edit {
                     by,
                     mentions: protocol::find_mentions(&body),

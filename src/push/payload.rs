@@ -33,13 +33,9 @@ pub fn of(msg: &Message, kind: &RoomKind<'_>, previews: bool) -> Vec<u8> {
             RoomKind::Direct(_) => msg.author.clone(),
             _ => format!("{} in {}", msg.author, msg.room),
         };
-        let text = crate::ui::markdown::plain_text(&msg.body);
         // A file sent without a caption is told by its name.
-        let text = match msg.attachments.first() {
-            Some(file) if text.trim().is_empty() => format!("📎 {}", file.name),
-            _ => text,
-        };
-        (title, start_of(&text))
+        let text = crate::ui::file_info::body_or_files(&msg.body, &msg.attachments);
+        (title, start_of(&crate::ui::markdown::plain_text(&text)))
     };
     let payload = Payload {
         title,

@@ -196,6 +196,8 @@ pub fn ImageViewer() -> impl IntoView {
                     .get()
                     .f(K::ImageCount, &[("i", &(at + 1).to_string()), ("n", &n.to_string())]);
                 let (w, h) = (f.width.unwrap_or(0), f.height.unwrap_or(0));
+                // Computed here: a `>` inside the view's attribute would end the tag.
+                let (first, last) = (at == 0, at + 1 >= n);
                 view! {
                     <div class="viewer-bar">
                         <h2 id="viewer-title" class="viewer-title">{f.name.clone()}</h2>
@@ -211,7 +213,7 @@ pub fn ImageViewer() -> impl IntoView {
                         <button
                             class="icon-btn viewer-step"
                             aria-label=layout.tr(K::PreviousImage)
-                            disabled=at == 0
+                            disabled=first
                             on:click=move |_| step(-1)
                         >
                             "‹"
@@ -220,7 +222,7 @@ pub fn ImageViewer() -> impl IntoView {
                         <button
                             class="icon-btn viewer-step"
                             aria-label=layout.tr(K::NextImage)
-                            disabled=at + 1 >= n
+                            disabled=last
                             on:click=move |_| step(1)
                         >
                             "›"

@@ -344,7 +344,7 @@ fn forget_preview(url: Option<String>) {
 #[cfg(feature = "hydrate")]
 mod xhr {
     use super::{Uploads, outcome};
-    use crate::protocol::encode_path_segment;
+    use crate::protocol::{UPLOAD_PATH, encode_path_segment};
     use leptos::prelude::{GetUntracked, Update};
     use std::cell::RefCell;
     use wasm_bindgen::closure::Closure;
@@ -373,7 +373,7 @@ mod xhr {
         let req = XmlHttpRequest::new()?;
         req.open(
             "POST",
-            &format!("/api/files?name={}", encode_path_segment(name)),
+            &format!("{UPLOAD_PATH}?name={}", encode_path_segment(name)),
         )?;
         let progress = OnProgress::new(move |e: ProgressEvent| {
             up.queue.try_update(|q| q.sent(key, e.loaded() as u64));

@@ -49,6 +49,25 @@ const STARTUP: Duration = Duration::from_secs(30);
 // Server process
 // ---------------------------------------------------------------------------
 
+/// Runs an SQL statement on a server's database, SQLite or PostgreSQL:
+/// for tests that age rows, as if time had passed.
+pub async fn exec_sql(s: &Server, sql: &str) {
+    if let Some(pg) = &s.pg {
+        pg_admin_exec(&pg.url, sql).expect("SQL on PostgreSQL");
+    } else {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", s.db_path().display());
+        let mut c = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open sqlite");
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .expect("SQL on SQLite");
+        let _ = c.close().await;
+    }
+}
+
 /// Settings for one server process.
 #[derive(Clone)]
 pub struct ServerOpts {

@@ -143,18 +143,11 @@ fn refused_taken(status: u16, body: &str) -> bool {
 /// browsers had not come back for a month.
 async fn age_guest_names(s: &Server) {
     // 31 days in milliseconds (a BIGINT literal, also in PostgreSQL).
-    let sql = "UPDATE guest_names SET last_seen_ms = last_seen_ms - 2678400000";
-    if let Some(pg) = &s.pg {
-        pg_admin_exec(&pg.url, sql).expect("age guest names");
-    } else {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", s.db_path().display());
-        let mut c = sqlx::SqliteConnection::connect(&url)
-            .await
-            .expect("open sqlite");
-        sqlx::query(sql).execute(&mut c).await.expect("age");
-        let _ = c.close().await;
-    }
+    exec_sql(
+        s,
+        "UPDATE guest_names SET last_seen_ms = last_seen_ms - 2678400000",
+    )
+    .await;
 }
 
 /// alice (an operator bot) writes to guest `who` in their DM room.

@@ -3,7 +3,7 @@
 //! missing a change. Methods of [`ChatState`], kept apart from the rest.
 
 use super::{Access, ChatState, Delivery, Line, Status};
-use crate::protocol::{ClientFrame, ErrorCode, Message, clean_body};
+use crate::protocol::{ClientFrame, ErrorCode, Message, clean_caption};
 
 /// Most pages of history a reply's quote loads to find its original.
 pub const MAX_SEEK_PAGES: u32 = 20;
@@ -118,7 +118,8 @@ impl ChatState {
         let Some(id) = self.rooms.get(room).and_then(|r| r.editing) else {
             return Vec::new();
         };
-        let Ok(body) = clean_body(body) else {
+        let files = self.line(room, id).map_or(0, |l| l.attachments.len());
+        let Ok(body) = clean_caption(body, files) else {
             return Vec::new();
         };
         let same = self.line(room, id).is_none_or(|l| l.body == body);
