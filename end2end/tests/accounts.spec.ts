@@ -1,5 +1,6 @@
 import { test, expect, Page, Browser } from '@playwright/test';
 import { Server } from './server';
+import { formReady } from './helpers';
 
 let server: Server;
 
@@ -15,6 +16,7 @@ test.afterEach(async () => {
 async function register(browser: Browser, name: string, password: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   await page.goto(server.url + '/register');
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(password);
   await page.getByRole('button', { name: 'Register' }).click();
@@ -50,6 +52,7 @@ test('register, chat, sign out and sign in again', async ({ browser }) => {
   ).toBe(false);
 
   await page.goto(server.url + '/login');
+  await formReady(page);
   await page.getByLabel('Name').fill('alice');
   await page.getByLabel('Password').fill('wrong password');
   await page.getByRole('button', { name: 'Sign in' }).click();

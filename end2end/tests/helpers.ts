@@ -114,12 +114,19 @@ export async function accountDevice(
 ): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${server.url}/${how}`);
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(password);
   await page.getByRole('button', { name: how === 'register' ? 'Register' : 'Sign in' }).click();
   await page.waitForURL(server.url + '/');
   await expect(page.getByTestId('status')).toHaveText('Connected');
   return page;
+}
+
+/** Waits until the sign-in or registration form runs in the page: a
+ * submit before then would be a plain form post. */
+export async function formReady(page: Page) {
+  await expect(page.locator('form.auth-form[data-ready]')).toHaveCount(1);
 }
 
 /** Opens (joining or creating) a room from the sidebar's box. */

@@ -4,7 +4,7 @@
 // Notification is wrapped, still called, so that the test sees each one.
 import { test, expect, Browser, BrowserContext, Page } from '@playwright/test';
 import { Server } from './server';
-import { BOT, post, roomItem, setHidden, expectNoPageErrors, pageErrors } from './helpers';
+import { BOT, post, roomItem, setHidden, expectNoPageErrors, pageErrors, formReady } from './helpers';
 
 let server: Server;
 
@@ -53,6 +53,7 @@ async function register(browser: Browser, name: string, grant: boolean): Promise
   pageErrors.set(page, []);
   page.on('pageerror', (e) => pageErrors.get(page)!.push(e));
   await page.goto(`${server.url}/register`);
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(`password-of-${name}`);
   await page.getByRole('button', { name: 'Register' }).click();

@@ -5,7 +5,7 @@
 // not stored twice when sent again (the server keeps the first by nonce).
 import { test, expect, Browser, BrowserContext, Page } from '@playwright/test';
 import { Server } from './server';
-import { BOT, BOT_TOKEN, joinAs, hydrated, say, expectNoPageErrors, pageErrors } from './helpers';
+import { BOT, BOT_TOKEN, joinAs, hydrated, say, expectNoPageErrors, pageErrors, formReady } from './helpers';
 
 let server: Server;
 
@@ -26,6 +26,7 @@ async function register(browser: Browser, name: string): Promise<[BrowserContext
   pageErrors.set(page, []);
   page.on('pageerror', (e) => pageErrors.get(page)!.push(e));
   await page.goto(`${server.url}/register`);
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(`password-of-${name}`);
   await page.getByRole('button', { name: 'Register' }).click();

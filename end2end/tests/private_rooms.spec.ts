@@ -3,7 +3,7 @@
 // why at once. Then a group conversation of the three.
 import { test, expect, Browser, Page } from '@playwright/test';
 import { Server } from './server';
-import { expectNoPageErrors, hydrated, open, roomItem, say } from './helpers';
+import { expectNoPageErrors, hydrated, open, roomItem, say, formReady } from './helpers';
 
 /** Errors the registered people's pages threw (a panic in the WASM shows here). */
 const pageErrors: Error[] = [];
@@ -27,6 +27,7 @@ async function register(browser: Browser, name: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   page.on('pageerror', (e) => pageErrors.push(e));
   await page.goto(server.url + '/register');
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(`password-of-${name}`);
   await page.getByRole('button', { name: 'Register' }).click();

@@ -4,7 +4,7 @@
 import { test, expect } from '@playwright/test';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Server } from './server';
-import { expectNoPageErrors } from './helpers';
+import { expectNoPageErrors, formReady } from './helpers';
 
 let server: Server;
 
@@ -35,6 +35,7 @@ function subscription(endpoint: string) {
 
 test('devices that get pushes are listed on the account page and removed from it', async ({ page }) => {
   await page.goto(`${server.url}/register`);
+  await formReady(page);
   await page.getByLabel('Name').fill('ann');
   await page.getByLabel(/^Password/).fill('password-of-ann');
   await page.getByRole('button', { name: 'Register' }).click();

@@ -4,7 +4,7 @@
 // between two people that a third person's search never shows.
 import { test, expect, Page, Browser } from '@playwright/test';
 import { Server } from './server';
-import { BUSY_ENV, open, post, say, hydrated, expectNoPageErrors } from './helpers';
+import { BUSY_ENV, open, post, say, hydrated, expectNoPageErrors, formReady } from './helpers';
 
 let server: Server;
 
@@ -20,6 +20,7 @@ test.afterEach(async () => {
 async function register(browser: Browser, name: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   await page.goto(server.url + '/register');
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(`password of ${name}`);
   await page.getByRole('button', { name: 'Register' }).click();

@@ -4,7 +4,7 @@
 // reach it by its address, and a ban ends the banned person's page at once.
 import { test, expect, Browser, Page } from '@playwright/test';
 import { Server } from './server';
-import { hydrated, roomItem, say } from './helpers';
+import { hydrated, roomItem, say, formReady } from './helpers';
 
 let server: Server;
 const pageErrors: Error[] = [];
@@ -30,6 +30,7 @@ async function fresh(browser: Browser): Promise<Page> {
 
 /** Fills the registration form on the page shown, and lands in the chat. */
 async function registerHere(page: Page, name: string) {
+  await formReady(page);
   await page.getByLabel('Name').fill(name);
   await page.getByLabel(/^Password/).fill(`password-of-${name}`);
   await page.getByRole('button', { name: 'Register' }).click();
@@ -108,6 +109,7 @@ test("a team's first day", async ({ browser }) => {
   // And he cannot sign in again.
   const again = await fresh(browser);
   await again.goto(server.url + '/login');
+  await formReady(again);
   await again.getByLabel('Name').fill('ben');
   await again.getByLabel(/^Password/).fill('password-of-ben');
   await again.getByRole('button', { name: /Sign in/ }).click();

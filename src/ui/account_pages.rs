@@ -40,6 +40,7 @@ fn use_me() -> Resource<Result<Me, ServerFnError>> {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let me = use_me();
+    let ready = form_ready();
     let action = ServerAction::<Login>::new();
     reload_home_on_success(move || matches!(action.value().get(), Some(Ok(_))));
     let error = move || {
@@ -58,7 +59,7 @@ pub fn LoginPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let csrf = me.await.map(|m| m.csrf).unwrap_or_default();
                     view! {
-                        <ActionForm action=action attr:class="auth-form">
+                        <ActionForm action=action attr:class="auth-form" attr:data-ready=ready>
                             <input type="hidden" name="csrf" value=csrf/>
                             <label for="login-name">"Name"</label>
                             <input id="login-name" name="name" autocomplete="username" required maxlength="32"/>
@@ -98,6 +99,14 @@ fn FirstAccountNotice() -> impl IntoView {
     }
 }
 
+/// A form's `data-ready`: set once the page runs, so that a test (or a
+/// person's script) knows a submit goes through the page, not as a plain
+/// form post.
+fn form_ready() -> impl Fn() -> Option<&'static str> + Send + Sync + Copy + 'static {
+    let layout = expect_context::<Layout>();
+    move || layout.hydrated.get().then_some("true")
+}
+
 /// `/register` (an invite code may come as `?invite=CODE`).
 #[component]
 pub fn RegisterPage() -> impl IntoView {
@@ -132,6 +141,7 @@ fn invite_problem_key(problem: &str) -> K {
 fn Registration(invite: Option<String>) -> impl IntoView {
     let layout = expect_context::<Layout>();
     let me = use_me();
+    let ready = form_ready();
     let info = {
         let invite = invite.clone();
         Resource::new(move || (), move |_| registration_info(invite.clone()))
@@ -188,7 +198,7 @@ fn Registration(invite: Option<String>) -> impl IntoView {
                         let lead = lead.map(|k| notice(k, if open { "hint notice" } else { "hint error" }));
                         let form = open.then(|| {
                             view! {
-                                <ActionForm action=action attr:class="auth-form">
+                                <ActionForm action=action attr:class="auth-form" attr:data-ready=ready>
                                     <input type="hidden" name="csrf" value=csrf/>
                                     <input type="hidden" name="invite" value=invite.clone().unwrap_or_default()/>
                                     <label for="register-name">{layout.tr(K::RegName)}</label>
