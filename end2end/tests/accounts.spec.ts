@@ -76,6 +76,7 @@ test('a token created in the page lets a script post', async ({ browser }) => {
   const page = await register(browser, 'carol', 'password-of-carol');
   const account = await page.context().newPage();
   await account.goto(server.url + '/account');
+  await formReady(account);
   await account.getByLabel('Label').fill('deploy bot');
   await account.getByRole('button', { name: 'Create token' }).click();
   const token = (await account.getByTestId('new-token').textContent())!.trim();

@@ -57,6 +57,9 @@ test('devices that get pushes are listed on the account page and removed from it
   expect(made.status()).toBe(201);
 
   await page.goto(`${server.url}/account`);
+  // Its buttons are forms: clicked before the page runs, they would post
+  // as plain forms.
+  await expect(page.locator('ul.devices[data-ready]')).toHaveCount(1);
   const device = page.locator('li.device');
   await expect(device).toHaveCount(1);
   await expect(device.locator('.label')).toHaveText('Chrome on Linux');

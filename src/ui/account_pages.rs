@@ -99,7 +99,7 @@ fn FirstAccountNotice() -> impl IntoView {
     }
 }
 
-/// A form's `data-ready`: set once the page runs, so that a test (or a
+/// A form's (or a list of forms') `data-ready`: set once the page runs, so that a test (or a
 /// person's script) knows a submit goes through the page, not as a plain
 /// form post.
 fn form_ready() -> impl Fn() -> Option<&'static str> + Send + Sync + Copy + 'static {
@@ -225,6 +225,7 @@ fn Registration(invite: Option<String>) -> impl IntoView {
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let me = use_me();
+    let ready = form_ready();
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let logout = ServerAction::<Logout>::new();
@@ -289,7 +290,7 @@ pub fn AccountPage() -> impl IntoView {
                             <button type="submit" class="secondary">"Sign out"</button>
                         </ActionForm>
                         <h2>"Password"</h2>
-                        <ActionForm action=password attr:class="auth-form password-form">
+                        <ActionForm action=password attr:class="auth-form password-form" attr:data-ready=ready>
                             <input type="hidden" name="csrf" value=csrf4/>
                             <label for="current-password">"Current password"</label>
                             <input id="current-password" type="password" name="current" autocomplete="current-password" required/>
@@ -324,7 +325,7 @@ pub fn AccountPage() -> impl IntoView {
                                                 .into_any();
                                         }
                                         view! {
-                                            <ul class="tokens devices">
+                                            <ul class="tokens devices" data-ready=ready>
                                                 {rows
                                                     .into_iter()
                                                     .map(|d| {
