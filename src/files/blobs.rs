@@ -19,8 +19,6 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
-    /// The directory, when the blobs are kept in one (for backups).
-    dir: Option<PathBuf>,
     /// Where uploads wait while they arrive.
     spool: PathBuf,
 }
@@ -63,11 +61,7 @@ impl Blobs {
             };
             let spool = std::env::temp_dir().join("causerie-uploads");
             std::fs::create_dir_all(&spool)?;
-            return Ok(Blobs {
-                store,
-                dir: None,
-                spool,
-            });
+            return Ok(Blobs { store, spool });
         }
         if location.contains("://") {
             return Err(BlobError::Config(format!(
@@ -82,14 +76,8 @@ impl Blobs {
             .with_automatic_cleanup(true);
         Ok(Blobs {
             store: Arc::new(store),
-            dir: Some(dir),
             spool,
         })
-    }
-
-    /// The directory the blobs are in, if they are in one.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
     }
 
     /// Where uploads wait while they arrive.
@@ -156,10 +144,5 @@ impl Blobs {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Whether the store answers (for `/healthz`).
-    pub async fn ping(&self) -> Result<(), BlobError> {
-        self.has(&Key::from("ping")).await.map(|_| ())
     }
 }

@@ -138,16 +138,6 @@ impl Files {
         })
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> FileLimits {
-        self.limits
-    }
-
-    /// The blob store.
-    pub fn blobs(&self) -> &Blobs {
-        &self.blobs
-    }
-
     /// Checks what can be checked before the body is read: the name, the
     /// announced length, the account's rate and total. Returns the name.
     pub async fn admit<'a>(
